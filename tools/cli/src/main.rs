@@ -3,9 +3,11 @@
 mod base_cache;
 mod cmd_apply;
 mod cmd_base;
+mod cmd_check;
 mod cmd_export;
 mod cmd_kernel;
 mod cmd_list;
+mod cmd_send;
 mod manifest;
 mod paths;
 mod progress;
@@ -30,6 +32,8 @@ enum Command {
     Apply(cmd_apply::ApplyArgs),
     Export(cmd_export::ExportArgs),
     List(cmd_list::ListArgs),
+    Check(cmd_check::CheckArgs),
+    Send(cmd_send::SendArgs),
     Build(cmd_kernel::BuildArgs),
     Boot(cmd_kernel::BootArgs),
     Test(cmd_kernel::TestArgs),
@@ -43,6 +47,8 @@ fn main() {
         Command::Apply(a) => cmd_apply::run(&cli.patches, a),
         Command::Export(a) => cmd_export::run(&cli.patches, a),
         Command::List(a) => cmd_list::run(&cli.patches, a),
+        Command::Check(a) => cmd_check::run(&cli.patches, a),
+        Command::Send(a) => cmd_send::run(&cli.patches, a),
         Command::Build(a) => cmd_kernel::build(&cli.patches, a),
         Command::Boot(a) => cmd_kernel::boot(&cli.patches, a),
         Command::Test(a) => cmd_kernel::test(&cli.patches, a),

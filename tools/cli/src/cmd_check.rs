@@ -1,0 +1,199 @@
+//! `series check`: checkpatch --strict and the project's own rules on every patch.
+
+use crate::manifest::Manifest;
+use crate::paths;
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Check every patch of the series: `scripts/checkpatch.pl --strict` from the
+/// kernel tree, plus the series' own rules (author identity from the
+/// manifest, a Signed-off-by of that author, a `subsystem: Summary` subject).
+///
+/// Examples:
+///   tools/series check                  # checkpatch from out/linux
+///   tools/series check --tree ~/linux
+#[derive(Args)]
+#[command(verbatim_doc_comment)]
+pub struct CheckArgs {
+    /// Kernel tree whose scripts/checkpatch.pl is used (default: out/linux).
+    #[arg(long)]
+    pub tree: Option<PathBuf>,
+}
+
+/// The numbered patch files of a series directory, cover letter excluded, in order.
+pub fn numbered_patches(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read the series directory {}", dir.display()))?
+    {
+        let path = entry?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let numbered = name.len() > 5
+            && name.as_bytes()[..4].iter().all(u8::is_ascii_digit)
+            && name.as_bytes()[4] == b'-'
+            && name.ends_with(".patch");
+        if numbered && !name.starts_with("0000-") {
+            out.push(path);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// One rule broken by one patch.
+#[derive(Debug, PartialEq)]
+pub struct Finding {
+    pub patch: String,
+    pub what: String,
+}
+
+/// The project's own rules on one patch's mail text.
+pub fn series_rules(name: &str, text: &str, manifest: &Manifest) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let mut add = |what: String| {
+        findings.push(Finding {
+            patch: name.to_string(),
+            what,
+        })
+    };
+    let headers = text.split("\n\n").next().unwrap_or("");
+    let author = format!("{} <{}>", manifest.author.name, manifest.author.email);
+    let from = headers
+        .lines()
+        .find_map(|l| l.strip_prefix("From: "))
+        .unwrap_or("");
+    if from != author {
+        add(format!("author is {from:?}, the manifest says {author:?}"));
+    }
+    if !text.contains(&format!("\nSigned-off-by: {author}\n")) {
+        add(format!("no `Signed-off-by: {author}`"));
+    }
+    let subject = headers
+        .lines()
+        .find_map(|l| l.strip_prefix("Subject: "))
+        .unwrap_or("");
+    let summary = subject.rsplit_once("] ").map(|(_, s)| s).unwrap_or(subject);
+    match summary.split_once(": ") {
+        Some((subsys, rest)) if !subsys.is_empty() && !rest.is_empty() => {
+            if !rest.starts_with(|c: char| c.is_ascii_uppercase()) {
+                add(format!(
+                    "summary {rest:?} should start with a capital letter"
+                ));
+            }
+            if rest.ends_with('.') {
+                add("summary ends with a period".to_string());
+            }
+        }
+        _ => add(format!("subject {summary:?} is not `subsystem: Summary`")),
+    }
+    findings
+}
+
+pub fn run(patches: &Path, args: CheckArgs) -> Result<()> {
+    let manifest = Manifest::load(patches)?;
+    let tree = args.tree.unwrap_or_else(paths::default_tree);
+    let checkpatch = tree.join("scripts/checkpatch.pl");
+    if !checkpatch.is_file() {
+        bail!(
+            "{} not found; run `tools/series base` or pass --tree",
+            checkpatch.display()
+        );
+    }
+    let files = numbered_patches(patches)?;
+    if files.is_empty() {
+        bail!("no patches in {}", patches.display());
+    }
+    let mut failed = 0;
+    for file in &files {
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read {}", file.display()))?;
+        let abs = file.canonicalize()?;
+        let out = Command::new("perl")
+            .arg(&checkpatch)
+            .args(["--strict", "--terse", "--no-summary", "--show-types"])
+            .arg(&abs)
+            .current_dir(&tree)
+            .output()
+            .context("cannot run perl scripts/checkpatch.pl")?;
+        let report = String::from_utf8_lossy(&out.stdout);
+        let issues: Vec<&str> = report
+            .lines()
+            .filter(|l| {
+                l.contains(": ERROR:") || l.contains(": WARNING:") || l.contains(": CHECK:")
+            })
+            .collect();
+        let rules = series_rules(&name, &text, &manifest);
+        if issues.is_empty() && rules.is_empty() {
+            println!("ok      {name}");
+            continue;
+        }
+        failed += 1;
+        println!("FAILED  {name}");
+        for l in issues {
+            println!("    {l}");
+        }
+        for f in rules {
+            println!("    {}", f.what);
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} of {} patches have findings", files.len());
+    }
+    println!("{} patches, checkpatch --strict clean", files.len());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest() -> Manifest {
+        Manifest::parse(
+            "[series]\nname='x'\nversion=1\n[base]\npackage='linux-source-6.12'\nkernel_version='6.12.117'\n[author]\nname='A U Thor'\nemail='a@example.org'\n",
+        )
+        .unwrap()
+    }
+
+    const GOOD: &str = "From 0000 Mon Sep 17 00:00:00 2001\nFrom: A U Thor <a@example.org>\nSubject: [PATCH 1/2] iommu: Add a thing\n\nWhy.\n\nSigned-off-by: A U Thor <a@example.org>\n---\n";
+
+    #[test]
+    fn good_patch_has_no_findings() {
+        assert!(series_rules("p", GOOD, &manifest()).is_empty());
+    }
+
+    #[test]
+    fn each_rule_can_fail() {
+        let m = manifest();
+        let other = GOOD.replace("From: A U Thor", "From: Someone");
+        assert_eq!(series_rules("p", &other, &m).len(), 1);
+        let unsigned = GOOD.replace("Signed-off-by", "Reviewed-by");
+        assert_eq!(series_rules("p", &unsigned, &m).len(), 1);
+        let nosubsys = GOOD.replace("iommu: Add a thing", "Add a thing");
+        assert_eq!(series_rules("p", &nosubsys, &m).len(), 1);
+        let lower = GOOD.replace("iommu: Add", "iommu: add");
+        assert_eq!(series_rules("p", &lower, &m).len(), 1);
+    }
+
+    #[test]
+    fn lists_numbered_patches_only() {
+        let d = tempfile::tempdir().unwrap();
+        for n in [
+            "0002-b.patch",
+            "0000-cover-letter.patch",
+            "0001-a.patch",
+            "series.toml",
+            "01-x.patch",
+        ] {
+            std::fs::write(d.path().join(n), "").unwrap();
+        }
+        let names: Vec<_> = numbered_patches(d.path())
+            .unwrap()
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["0001-a.patch", "0002-b.patch"]);
+    }
+}
