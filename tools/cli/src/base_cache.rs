@@ -202,7 +202,7 @@ pub fn commit_tree_reproducibly(dir: &Path, package: &str, version: Option<&str>
     let mut n: u64 = 0;
     let mut cb = |_: &Path, _: &[u8]| -> i32 {
         n += 1;
-        if n % 2000 == 0 {
+        if n.is_multiple_of(2000) {
             pb.set_message(format!("hashing the base tree: {n} files"));
         }
         0

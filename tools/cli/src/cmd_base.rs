@@ -42,7 +42,15 @@ pub fn run(patches: &Path, args: BaseArgs) -> Result<()> {
     }
     let base = base_cache::prepare_package_base(&manifest, &paths::cache_dir())?;
     report_version_drift(&manifest, &base.kernel_version);
-    println!("base commit {}", base.commit);
+    println!(
+        "base commit {} (Linux {}, {} {})",
+        base.commit,
+        base.kernel_version,
+        manifest.base.package.as_deref().unwrap_or("package"),
+        base.package_version
+            .as_deref()
+            .unwrap_or("of unknown version")
+    );
     println!("base repository {}", base.repo_path.display());
     if args.no_worktree {
         return Ok(());

@@ -22,24 +22,27 @@ pub struct CheckArgs {
     pub tree: Option<PathBuf>,
 }
 
-/// The numbered patch files of a series directory, cover letter excluded, in order.
-pub fn numbered_patches(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir)
-        .with_context(|| format!("cannot read the series directory {}", dir.display()))?
-    {
-        let path = entry?.path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        let numbered = name.len() > 5
-            && name.as_bytes()[..4].iter().all(u8::is_ascii_digit)
-            && name.as_bytes()[4] == b'-'
-            && name.ends_with(".patch");
-        if numbered && !name.starts_with("0000-") {
-            out.push(path);
+/// The patch files of a series directory in order (`[vN-]NNNN-*.patch`,
+/// as `git format-patch` names them), the cover letter apart.
+pub struct PatchFiles {
+    pub cover: Option<PathBuf>,
+    pub patches: Vec<PathBuf>,
+}
+
+pub fn patch_files(dir: &Path) -> Result<PatchFiles> {
+    let mut files = PatchFiles {
+        cover: None,
+        patches: Vec::new(),
+    };
+    for name in series_export::existing_patch_files(dir)? {
+        let path = dir.join(&name);
+        if name.ends_with("0000-cover-letter.patch") {
+            files.cover = Some(path);
+        } else {
+            files.patches.push(path);
         }
     }
-    out.sort();
-    Ok(out)
+    Ok(files)
 }
 
 /// One rule broken by one patch.
@@ -101,7 +104,7 @@ pub fn run(patches: &Path, args: CheckArgs) -> Result<()> {
             checkpatch.display()
         );
     }
-    let files = numbered_patches(patches)?;
+    let files = patch_files(patches)?.patches;
     if files.is_empty() {
         bail!("no patches in {}", patches.display());
     }
@@ -181,19 +184,21 @@ mod tests {
     fn lists_numbered_patches_only() {
         let d = tempfile::tempdir().unwrap();
         for n in [
-            "0002-b.patch",
-            "0000-cover-letter.patch",
-            "0001-a.patch",
+            "v2-0002-b.patch",
+            "v2-0000-cover-letter.patch",
+            "v2-0001-a.patch",
             "series.toml",
             "01-x.patch",
         ] {
             std::fs::write(d.path().join(n), "").unwrap();
         }
-        let names: Vec<_> = numbered_patches(d.path())
-            .unwrap()
+        let files = patch_files(d.path()).unwrap();
+        assert!(files.cover.unwrap().ends_with("v2-0000-cover-letter.patch"));
+        let names: Vec<_> = files
+            .patches
             .iter()
             .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
             .collect();
-        assert_eq!(names, ["0001-a.patch", "0002-b.patch"]);
+        assert_eq!(names, ["v2-0001-a.patch", "v2-0002-b.patch"]);
     }
 }

@@ -1,6 +1,6 @@
 //! `series send`: prepare the `git send-email` review flow.
 
-use crate::cmd_check::numbered_patches;
+use crate::cmd_check::patch_files;
 use crate::manifest::Manifest;
 use crate::paths;
 use anyhow::{bail, Context, Result};
@@ -141,13 +141,13 @@ pub fn run(patches: &Path, args: SendArgs) -> Result<()> {
     let sender = sender(args.from)?;
     let author = format!("{} <{}>", manifest.author.name, manifest.author.email);
 
-    let numbered = numbered_patches(patches)?;
+    let files = patch_files(patches)?;
+    let numbered = files.patches;
     if numbered.is_empty() {
         bail!("no patches in {}", patches.display());
     }
     let mut mails = numbered.clone();
-    let cover = patches.join("0000-cover-letter.patch");
-    if cover.is_file() {
+    if let Some(cover) = files.cover {
         mails.insert(0, cover);
     }
 

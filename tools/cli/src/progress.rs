@@ -13,14 +13,3 @@ pub fn spinner(msg: &str) -> ProgressBar {
     pb.enable_steady_tick(Duration::from_millis(200));
     pb
 }
-
-/// A bar for counted steps.
-pub fn counter(msg: &str, len: u64) -> ProgressBar {
-    let pb = ProgressBar::new(len);
-    pb.set_style(
-        ProgressStyle::with_template("{msg} {bar:30} {pos}/{len} [{elapsed}]")
-            .expect("valid template"),
-    );
-    pb.set_message(msg.to_string());
-    pb
-}

@@ -1,0 +1,92 @@
+//! `series apply`: apply a series to a kernel tree as commits, atomically.
+
+use crate::manifest::Manifest;
+use crate::paths;
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use series_apply::{apply_series, mail::read_series, ApplyOptions};
+use std::path::{Path, PathBuf};
+
+/// Apply the series as git commits on a kernel tree (all or nothing).
+#[derive(Args)]
+pub struct ApplyArgs {
+    /// Kernel git work tree (default: out/linux, prepared by `series base`).
+    #[arg(long)]
+    pub tree: Option<PathBuf>,
+    /// Create this branch at the base and apply there (default: the current branch).
+    #[arg(long)]
+    pub branch: Option<String>,
+    /// A directory of `git format-patch` files or an mbox (default: --patches).
+    #[arg(long)]
+    pub series: Option<PathBuf>,
+    /// Apply even when the tree's Makefile version differs from the manifest's base.
+    #[arg(long)]
+    pub force_base: bool,
+}
+
+pub fn run(patches: &Path, args: ApplyArgs) -> Result<()> {
+    let series_path = args.series.clone().unwrap_or_else(|| patches.to_path_buf());
+    let manifest = if series_path.is_dir() {
+        Manifest::load_optional(&series_path)?
+    } else {
+        None
+    };
+    let tree = args.tree.clone().unwrap_or_else(paths::default_tree);
+    if !tree.exists() {
+        bail!(
+            "the kernel tree {} does not exist; run `tools/series base` first",
+            tree.display()
+        );
+    }
+    let repo = git2::Repository::open(&tree).with_context(|| {
+        format!(
+            "{} is not a git work tree; run `tools/series base` first or pass --tree",
+            tree.display()
+        )
+    })?;
+    let series = read_series(&series_path)?;
+    if let Some(cover) = &series.cover {
+        println!(
+            "skipping the cover letter ({}: {})",
+            cover.source, cover.subject
+        );
+    }
+    let opts = ApplyOptions {
+        branch: args.branch.clone(),
+        expected_kernel_version: manifest.map(|m| m.base.kernel_version),
+        force_base: args.force_base,
+    };
+    let applied = apply_series(&repo, &series.patches, &opts).with_context(|| {
+        format!(
+            "cannot apply {} to {}",
+            series_path.display(),
+            tree.display()
+        )
+    })?;
+    if let Some(drift) = &applied.version_drift {
+        eprintln!("warning: --force-base: {drift}");
+    }
+    for (oid, patch) in applied.commits.iter().zip(&series.patches) {
+        let short = repo
+            .find_object(*oid, None)
+            .and_then(|o| o.short_id())
+            .ok()
+            .and_then(|b| b.as_str().map(str::to_string))
+            .unwrap_or_else(|| oid.to_string()[..12].to_string());
+        println!("{short} {}", patch.subject);
+    }
+    println!(
+        "applied {} patches on {} to {}",
+        applied.commits.len(),
+        &applied.base.to_string()[..12],
+        applied.target_ref
+    );
+    if applied.base_ref_created {
+        println!(
+            "{} now marks the base {}",
+            series_apply::BASE_REF,
+            &applied.base.to_string()[..12]
+        );
+    }
+    Ok(())
+}
