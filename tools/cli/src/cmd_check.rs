@@ -78,7 +78,7 @@ pub fn series_rules(name: &str, text: &str, manifest: &Manifest) -> Vec<Finding>
         .find_map(|l| l.strip_prefix("Subject: "))
         .unwrap_or("");
     let summary = subject.rsplit_once("] ").map(|(_, s)| s).unwrap_or(subject);
-    match summary.split_once(": ") {
+    match summary.rsplit_once(": ") {
         Some((subsys, rest)) if !subsys.is_empty() && !rest.is_empty() => {
             if !rest.starts_with(|c: char| c.is_ascii_uppercase()) {
                 add(format!(
@@ -94,9 +94,27 @@ pub fn series_rules(name: &str, text: &str, manifest: &Manifest) -> Vec<Finding>
     findings
 }
 
+/// A base imported from a tarball is one commit without parents: upstream
+/// commit ids (Fixes: tags) cannot be looked up in it.
+fn base_has_no_history(tree: &Path) -> bool {
+    let Ok(repo) = git2::Repository::open(tree) else {
+        return false;
+    };
+    let base = repo.refname_to_id(crate::base_cache::BASE_REF);
+    base.and_then(|id| repo.find_commit(id))
+        .map(|c| c.parent_count() == 0)
+        .unwrap_or(false)
+}
+
 pub fn run(patches: &Path, args: CheckArgs) -> Result<()> {
     let manifest = Manifest::load(patches)?;
     let tree = args.tree.unwrap_or_else(paths::default_tree);
+    let tree = tree.canonicalize().with_context(|| {
+        format!(
+            "no kernel tree at {}; run `tools/series base` or pass --tree",
+            tree.display()
+        )
+    })?;
     let checkpatch = tree.join("scripts/checkpatch.pl");
     if !checkpatch.is_file() {
         bail!(
@@ -105,6 +123,7 @@ pub fn run(patches: &Path, args: CheckArgs) -> Result<()> {
         );
     }
     let files = patch_files(patches)?.patches;
+    let no_history = base_has_no_history(&tree);
     if files.is_empty() {
         bail!("no patches in {}", patches.display());
     }
@@ -122,12 +141,21 @@ pub fn run(patches: &Path, args: CheckArgs) -> Result<()> {
             .output()
             .context("cannot run perl scripts/checkpatch.pl")?;
         let report = String::from_utf8_lossy(&out.stdout);
-        let issues: Vec<&str> = report
+        let (issues, unverifiable): (Vec<&str>, Vec<&str>) = report
             .lines()
             .filter(|l| {
                 l.contains(": ERROR:") || l.contains(": WARNING:") || l.contains(": CHECK:")
             })
-            .collect();
+            .partition(|l| !(no_history && l.contains(":UNKNOWN_COMMIT_ID:")));
+        if !out.status.success() && issues.is_empty() && unverifiable.is_empty() {
+            bail!(
+                "checkpatch.pl failed on {name} without a finding: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        for l in &unverifiable {
+            println!("note    {name}: the base has no upstream history to look this up in: {l}");
+        }
         let rules = series_rules(&name, &text, &manifest);
         if issues.is_empty() && rules.is_empty() {
             println!("ok      {name}");
