@@ -1,0 +1,83 @@
+#!/bin/sh
+# shellcheck disable=SC2086 # $CC and $CFLAGS are word lists on purpose
+# Build the programs that run inside the QEMU guest (docs/guest-tests.md).
+#
+#   ci/guest/build.sh OUTDIR HDRDIR [KSRC]
+#
+# OUTDIR/bin/ gets static binaries, OUTDIR/run-tests.sh the guest runner.
+# HDRDIR is the kernel's `make headers_install` output (HDRDIR/include/...).
+# KSRC is the kernel source tree: dma_owner needs its kselftest.h, and the
+# kernel's own iommufd selftests are built from tools/testing/selftests/iommu.
+# Without KSRC only hotplug is built; run-tests.sh reports the rest as SKIP.
+set -eu
+
+die() {
+	echo "guest build: $*" >&2
+	exit 1
+}
+
+[ $# -ge 2 ] || die "usage: $0 OUTDIR HDRDIR [KSRC]"
+OUT=$1
+HDR=$2
+KSRC=${3:-}
+HERE=$(cd "$(dirname "$0")" && pwd)
+OVERLAY=$HERE/../../kernel-overlay/tools/testing/selftests/iommu
+CC=${CC:-gcc}
+CFLAGS="-static -O2 -Wall -Werror"
+
+[ -f "$HDR/include/linux/vfio.h" ] ||
+	die "$HDR/include/linux/vfio.h missing: pass the headers_install dir (make headers_install INSTALL_HDR_PATH=...)"
+[ -f "$HDR/include/linux/iommufd.h" ] ||
+	die "$HDR/include/linux/iommufd.h missing: kernel headers too old for iommufd"
+if [ -n "$KSRC" ]; then
+	[ -f "$KSRC/tools/testing/selftests/kselftest.h" ] ||
+		die "$KSRC is not a kernel tree (no tools/testing/selftests/kselftest.h)"
+fi
+
+mkdir -p "$OUT/bin"
+rm -f "$OUT/bin/dma_owner" "$OUT/bin/hotplug" "$OUT/bin/iommufd" \
+	"$OUT/bin/iommufd_fail_nth"
+
+echo "  CC      hotplug"
+$CC $CFLAGS -o "$OUT/bin/hotplug" "$HERE/hotplug.c"
+
+if [ -z "$KSRC" ]; then
+	echo "guest build: no KSRC given: dma_owner, iommufd, iommufd_fail_nth not built" >&2
+else
+	SELFTESTS=$KSRC/tools/testing/selftests
+
+	echo "  CC      dma_owner"
+	$CC $CFLAGS -isystem "$HDR/include" -I "$SELFTESTS" \
+		-o "$OUT/bin/dma_owner" "$HERE/dma_owner.c"
+
+	# The kernel's iommufd selftests, built in a copy of their directory so
+	# that the CI-only fix can be applied to them.  Their relative includes
+	# ("../kselftest_harness.h", "../../../../drivers/...") resolve through
+	# -I to the tree.
+	SRC=$OUT/iommu-selftests
+	rm -rf "$SRC"
+	mkdir -p "$SRC"
+	cp "$SELFTESTS"/iommu/*.c "$SELFTESTS"/iommu/*.h "$SRC"/
+	# Debian 6.12.117 ships selftests that use iommu_hw_info::in_data_type,
+	# which its uapi lacks; patch them only in such a tree.
+	if ! grep -q in_data_type "$HDR/include/linux/iommufd.h" &&
+	   grep -q in_data_type "$SRC/iommufd_utils.h"; then
+		echo "  PATCH   iommu selftests (uapi has no in_data_type)"
+		patch -s -p5 -d "$SRC" <"$OVERLAY"/6.12-uapi-compat.patch ||
+			die "the CI-only selftest fix no longer applies: update $OVERLAY/6.12-uapi-compat.patch"
+	fi
+	for t in iommufd iommufd_fail_nth; do
+		echo "  CC      $t"
+		$CC $CFLAGS -Wno-unused-function -D_GNU_SOURCE \
+			-isystem "$HDR/include" -I "$SELFTESTS/iommu" \
+			-o "$OUT/bin/$t" "$SRC/$t.c"
+	done
+fi
+
+cp "$HERE/run-tests.sh" "$OUT/run-tests.sh"
+chmod +x "$OUT/run-tests.sh"
+built=
+for f in "$OUT"/bin/*; do
+	built="$built ${f##*/}"
+done
+echo "guest build:$built -> $OUT/bin"
