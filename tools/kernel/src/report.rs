@@ -1,0 +1,327 @@
+//! The run report: one table test × vIOMMU × {base, patched} with
+//! pass/fail/skip and times, and the same data as JSON.
+
+use crate::boot::BootRun;
+use crate::ktap::{Counts, Outcome};
+use crate::qemu::Viommu;
+use serde::Serialize;
+use std::path::PathBuf;
+
+/// One top-level test of one boot.
+#[derive(Debug, Clone, Serialize)]
+pub struct TestSummary {
+    pub name: String,
+    pub outcome: Outcome,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub directive: Option<String>,
+    pub seconds: Option<f64>,
+    /// Leaf counts when the test has subtests.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subtests: Option<Counts>,
+}
+
+/// One boot (a kernel side under one vIOMMU).
+#[derive(Debug, Clone, Serialize)]
+pub struct BootSummary {
+    pub side: String,
+    pub iommu: Viommu,
+    pub passed: bool,
+    pub failures: Vec<String>,
+    pub accel: Option<String>,
+    pub seconds: f64,
+    pub ktap_end_seconds: Option<f64>,
+    pub console_log: PathBuf,
+    pub ktap_log: PathBuf,
+    pub tests: Vec<TestSummary>,
+}
+
+impl BootSummary {
+    pub fn from_run(side: &str, iommu: Viommu, run: &BootRun) -> BootSummary {
+        let secs = run.test_seconds();
+        let tests = match &run.report.ktap {
+            None => Vec::new(),
+            Some(doc) => doc
+                .tests
+                .iter()
+                .enumerate()
+                .map(|(i, t)| TestSummary {
+                    name: t.name.clone(),
+                    outcome: t.outcome,
+                    directive: t.directive.clone(),
+                    seconds: secs.get(i).copied().flatten(),
+                    subtests: t
+                        .subtests
+                        .as_ref()
+                        .filter(|s| !s.tests.is_empty())
+                        .map(|s| s.leaf_counts()),
+                })
+                .collect(),
+        };
+        BootSummary {
+            side: side.to_string(),
+            iommu,
+            passed: run.passed(),
+            failures: run.failures(),
+            accel: run.accel.clone(),
+            seconds: run.seconds,
+            ktap_end_seconds: run.ktap_end_seconds,
+            console_log: run.console_log.clone(),
+            ktap_log: run.ktap_log.clone(),
+            tests,
+        }
+    }
+}
+
+/// A kernel side of the run (`base`, `patched`) and what happened to it
+/// before booting.
+#[derive(Debug, Clone, Serialize)]
+pub struct SideStatus {
+    pub name: String,
+    /// `built`, `no series`, or why it could not be built.
+    pub status: String,
+    pub tree: Option<PathBuf>,
+    pub kernel: Option<PathBuf>,
+    pub build_seconds: Option<f64>,
+}
+
+impl SideStatus {
+    pub fn is_built(&self) -> bool {
+        self.status == "built"
+    }
+}
+
+/// The whole run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub config: String,
+    pub sides: Vec<SideStatus>,
+    pub iommus: Vec<Viommu>,
+    pub boots: Vec<BootSummary>,
+}
+
+impl Report {
+    /// The run passes when every built side passed every boot and no side
+    /// failed before booting (`no series` is not a failure).
+    pub fn passed(&self) -> bool {
+        self.boots.iter().all(|b| b.passed)
+            && self
+                .sides
+                .iter()
+                .all(|s| s.is_built() || s.status == "no series")
+            && !self.boots.is_empty()
+    }
+
+    fn boot(&self, side: &str, iommu: Viommu) -> Option<&BootSummary> {
+        self.boots
+            .iter()
+            .find(|b| b.side == side && b.iommu == iommu)
+    }
+
+    /// Test names in first-seen order over all boots.
+    fn test_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        for b in &self.boots {
+            for t in &b.tests {
+                if !names.contains(&t.name) {
+                    names.push(t.name.clone());
+                }
+            }
+        }
+        names
+    }
+
+    fn cell(&self, side: &SideStatus, iommu: Viommu, test: &str) -> String {
+        if !side.is_built() {
+            return side.status.clone();
+        }
+        let Some(b) = self.boot(&side.name, iommu) else {
+            return "not run".to_string();
+        };
+        let Some(t) = b.tests.iter().find(|t| t.name == test) else {
+            return "MISSING".to_string();
+        };
+        let word = match t.outcome {
+            Outcome::Pass => "pass",
+            Outcome::Fail => "FAIL",
+            Outcome::Skip => "skip",
+        };
+        let mut s = word.to_string();
+        if let Some(c) = t.subtests {
+            s.push_str(&format!(" {}/{}", c.pass, c.total()));
+        }
+        if let Some(sec) = t.seconds {
+            s.push_str(&format!(" {sec:.1}s"));
+        }
+        s
+    }
+
+    fn verdict_cell(&self, side: &SideStatus, iommu: Viommu) -> String {
+        if !side.is_built() {
+            return side.status.clone();
+        }
+        match self.boot(&side.name, iommu) {
+            None => "not run".into(),
+            Some(b) if b.passed => format!("PASS {:.0}s", b.ktap_end_seconds.unwrap_or(b.seconds)),
+            Some(b) => format!("FAIL ({})", b.failures.len()),
+        }
+    }
+
+    fn console_cell(&self, side: &SideStatus, iommu: Viommu) -> String {
+        if !side.is_built() {
+            return String::new();
+        }
+        match self.boot(&side.name, iommu) {
+            None => String::new(),
+            Some(b) => {
+                let splats: Vec<&String> = b
+                    .failures
+                    .iter()
+                    .filter(|f| f.starts_with("kernel ") || f.starts_with("hard timeout"))
+                    .collect();
+                if splats.is_empty() {
+                    "clean".into()
+                } else {
+                    let first = splats[0];
+                    let kind = first.split_whitespace().nth(1).unwrap_or("splat");
+                    if first.starts_with("hard timeout") {
+                        "TIMEOUT".into()
+                    } else {
+                        format!("{} {kind}", splats.len())
+                    }
+                }
+            }
+        }
+    }
+
+    /// The text table.
+    pub fn table(&self) -> String {
+        let mut header = vec!["test".to_string()];
+        for iommu in &self.iommus {
+            for side in &self.sides {
+                header.push(format!("{} {}", iommu.name(), side.name));
+            }
+        }
+        let mut rows = vec![header];
+        for name in self.test_names() {
+            let mut row = vec![name.clone()];
+            for &iommu in &self.iommus {
+                for side in &self.sides {
+                    row.push(self.cell(side, iommu, &name));
+                }
+            }
+            rows.push(row);
+        }
+        let mut console_row = vec!["(console)".to_string()];
+        let mut verdict_row = vec!["(verdict)".to_string()];
+        for &iommu in &self.iommus {
+            for side in &self.sides {
+                console_row.push(self.console_cell(side, iommu));
+                verdict_row.push(self.verdict_cell(side, iommu));
+            }
+        }
+        rows.push(console_row);
+        rows.push(verdict_row);
+        let cols = rows[0].len();
+        let widths: Vec<usize> = (0..cols)
+            .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+            .collect();
+        let mut out = String::new();
+        for (i, row) in rows.iter().enumerate() {
+            let cells: Vec<String> = row
+                .iter()
+                .enumerate()
+                .map(|(c, s)| format!("{s:<w$}", w = widths[c]))
+                .collect();
+            out.push_str(cells.join(" | ").trim_end());
+            out.push('\n');
+            if i == 0 {
+                let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+                out.push_str(&rule.join("-+-"));
+                out.push('\n');
+            }
+        }
+        out
+    }
+
+    /// Every failure reason, prefixed with its boot.
+    pub fn failure_lines(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for s in &self.sides {
+            if !s.is_built() && s.status != "no series" {
+                out.push(format!("{}: {}", s.name, s.status));
+            }
+        }
+        for b in &self.boots {
+            for f in &b.failures {
+                out.push(format!("{} {}: {f}", b.side, b.iommu.name()));
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(side: &str, iommu: Viommu, outcome: Outcome, passed: bool) -> BootSummary {
+        BootSummary {
+            side: side.into(),
+            iommu,
+            passed,
+            failures: if passed {
+                vec![]
+            } else {
+                vec!["kernel warning at console line 3: WARNING: x".into()]
+            },
+            accel: Some("tcg".into()),
+            seconds: 5.0,
+            ktap_end_seconds: Some(4.0),
+            console_log: "c".into(),
+            ktap_log: "k".into(),
+            tests: vec![TestSummary {
+                name: "unbind_rebind".into(),
+                outcome,
+                directive: None,
+                seconds: Some(1.25),
+                subtests: None,
+            }],
+        }
+    }
+
+    #[test]
+    fn table_shows_no_series_and_failures() {
+        let r = Report {
+            config: "ci".into(),
+            sides: vec![
+                SideStatus {
+                    name: "base".into(),
+                    status: "built".into(),
+                    tree: None,
+                    kernel: None,
+                    build_seconds: None,
+                },
+                SideStatus {
+                    name: "patched".into(),
+                    status: "no series".into(),
+                    tree: None,
+                    kernel: None,
+                    build_seconds: None,
+                },
+            ],
+            iommus: vec![Viommu::Intel],
+            boots: vec![summary("base", Viommu::Intel, Outcome::Fail, false)],
+        };
+        let t = r.table();
+        assert!(t.contains("intel base"), "{t}");
+        assert!(t.contains("FAIL 1.2s"), "{t}");
+        assert!(t.contains("no series"), "{t}");
+        assert!(t.contains("1 warning"), "{t}");
+        assert!(!r.passed());
+        let ok = Report {
+            boots: vec![summary("base", Viommu::Intel, Outcome::Pass, true)],
+            ..r
+        };
+        assert!(ok.passed());
+    }
+}
