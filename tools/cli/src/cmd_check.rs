@@ -94,6 +94,30 @@ pub fn series_rules(name: &str, text: &str, manifest: &Manifest) -> Vec<Finding>
     findings
 }
 
+/// The checkpatch type of a `--show-types --terse` line
+/// (`file:12: WARNING:FILE_PATH_CHANGES: ...` → `FILE_PATH_CHANGES`).
+fn finding_type(line: &str) -> Option<&str> {
+    ["ERROR:", "WARNING:", "CHECK:"].iter().find_map(|level| {
+        let rest = &line[line.find(level)? + level.len()..];
+        rest.split_once(':').map(|(t, _)| t.trim())
+    })
+}
+
+/// An exception counts only when the commit message (above the `---`)
+/// names the checkpatch type, as "checkpatch's TYPE" or "checkpatch: TYPE",
+/// saying why. ERRORs are never excused.
+pub fn justified_in_message(mail: &str, finding: &str) -> bool {
+    if finding.contains(": ERROR:") {
+        return false;
+    }
+    let Some(kind) = finding_type(finding) else {
+        return false;
+    };
+    let message = mail.split("\n---\n").next().unwrap_or(mail);
+    let flat = message.split_whitespace().collect::<Vec<_>>().join(" ");
+    flat.contains(&format!("checkpatch's {kind}")) || flat.contains(&format!("checkpatch: {kind}"))
+}
+
 /// A base imported from a tarball is one commit without parents: upstream
 /// commit ids (Fixes: tags) cannot be looked up in it.
 fn base_has_no_history(tree: &Path) -> bool {
@@ -156,6 +180,12 @@ pub fn run(patches: &Path, args: CheckArgs) -> Result<()> {
         for l in &unverifiable {
             println!("note    {name}: the base has no upstream history to look this up in: {l}");
         }
+        let (justified, issues): (Vec<&str>, Vec<&str>) = issues
+            .into_iter()
+            .partition(|l| justified_in_message(&text, l));
+        for l in &justified {
+            println!("note    {name}: justified in the commit message: {l}");
+        }
         let rules = series_rules(&name, &text, &manifest);
         if issues.is_empty() && rules.is_empty() {
             println!("ok      {name}");
@@ -206,6 +236,17 @@ mod tests {
         assert_eq!(series_rules("p", &nosubsys, &m).len(), 1);
         let lower = GOOD.replace("iommu: Add", "iommu: add");
         assert_eq!(series_rules("p", &lower, &m).len(), 1);
+    }
+
+    #[test]
+    fn exception_needs_the_type_named_in_the_message() {
+        let warn = "x.patch:66: WARNING:FILE_PATH_CHANGES: added, moved or deleted file(s)";
+        let named = "Subject: x\n\nWhy. checkpatch's\nFILE_PATH_CHANGES is expected.\n---\n";
+        assert!(justified_in_message(named, warn));
+        let unnamed = "Subject: x\n\nWhy.\n---\n+checkpatch's FILE_PATH_CHANGES\n";
+        assert!(!justified_in_message(unnamed, warn));
+        let err = "x.patch:1: ERROR:FILE_PATH_CHANGES: x";
+        assert!(!justified_in_message(named, err));
     }
 
     #[test]

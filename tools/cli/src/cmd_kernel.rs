@@ -411,16 +411,19 @@ fn write_report(report: &Report, dir: &Path) -> Result<()> {
 }
 
 /// Build a tree (or take a given bzImage) and its guest tests.
+/// Build a tree's kernel and its guest tests. The tests' sources (the
+/// selftests) come from `test_src`, or from the tree itself.
 fn ready_kernel(
     tree: &Path,
     config: &str,
     tests: Option<&Path>,
+    test_src: Option<&Path>,
 ) -> Result<(ReadyKernel, BuildOutput)> {
     let plan = build_plan(tree, config, None, None)?;
     let out = do_build(&plan)?;
     let tests = match tests {
         Some(t) => t.to_path_buf(),
-        None => guest_tests(&plan.build_dir, Some(&plan.tree))?,
+        None => guest_tests(&plan.build_dir, Some(test_src.unwrap_or(&plan.tree)))?,
     };
     Ok((
         ReadyKernel {
@@ -458,7 +461,7 @@ pub fn test(_patches: &Path, a: TestArgs) -> Result<()> {
         }
         None => {
             let tree = a.tree.unwrap_or_else(paths::default_tree);
-            let (k, out) = ready_kernel(&tree, &a.config, a.tests.as_deref())?;
+            let (k, out) = ready_kernel(&tree, &a.config, a.tests.as_deref(), None)?;
             let st = SideStatus {
                 name: tree_label(&tree),
                 status: "built".into(),
@@ -591,6 +594,7 @@ fn build_side(
     tree: &Path,
     config: &str,
     tests: Option<&Path>,
+    test_src: Option<&Path>,
 ) -> (Option<ReadyKernel>, SideStatus) {
     let mut st = SideStatus {
         name: name.into(),
@@ -599,7 +603,7 @@ fn build_side(
         kernel: None,
         build_seconds: None,
     };
-    match ready_kernel(tree, config, tests) {
+    match ready_kernel(tree, config, tests, test_src) {
         Ok((k, out)) => {
             st.kernel = Some(out.bzimage);
             st.build_seconds = Some(out.seconds);
@@ -638,44 +642,61 @@ pub fn run(patches: &Path, a: RunArgs) -> Result<()> {
     let mut sides = Vec::new();
     let mut boots = Vec::new();
 
+    // The patched tree is made first (apply takes seconds): its selftests
+    // (the series adds dma_owner) are built once per side from it, so base
+    // and patched kernels run the same tests.
+    let applied = if a.base_only || !has_patches(patches) {
+        None
+    } else {
+        Some(prepare_patched(patches, &patched_tree))
+    };
+    let test_src = match &applied {
+        Some(Ok(())) => Some(patched_tree.as_path()),
+        _ => None,
+    };
+
     // Base first, booted right away: its verdict comes before the patched
     // side's build.
-    let (base_k, base_st) = build_side("base", &base_tree, &config, a.tests.as_deref());
+    let (base_k, base_st) = build_side("base", &base_tree, &config, a.tests.as_deref(), test_src);
     sides.push(base_st);
     if let Some(k) = &base_k {
         boots.extend(test_side("base", k, &iommus, &dir, timeout)?);
     }
-    let patched = if a.base_only {
-        None
-    } else if !has_patches(patches) {
-        sides.push(SideStatus {
-            name: "patched".into(),
-            status: "no series".into(),
-            tree: None,
-            kernel: None,
-            build_seconds: None,
-        });
-        None
-    } else {
-        match prepare_patched(patches, &patched_tree) {
-            Ok(()) => {
-                let (k, st) = build_side("patched", &patched_tree, &config, a.tests.as_deref());
-                sides.push(st);
-                k
-            }
-            Err(e) => {
-                sides.push(SideStatus {
-                    name: "patched".into(),
-                    status: format!(
-                        "apply failed: {}",
-                        format!("{e:#}").lines().next().unwrap_or("")
-                    ),
-                    tree: Some(patched_tree.clone()),
-                    kernel: None,
-                    build_seconds: None,
-                });
-                None
-            }
+    let patched = match applied {
+        None if a.base_only => None,
+        None => {
+            sides.push(SideStatus {
+                name: "patched".into(),
+                status: "no series".into(),
+                tree: None,
+                kernel: None,
+                build_seconds: None,
+            });
+            None
+        }
+        Some(Ok(())) => {
+            let (k, st) = build_side(
+                "patched",
+                &patched_tree,
+                &config,
+                a.tests.as_deref(),
+                test_src,
+            );
+            sides.push(st);
+            k
+        }
+        Some(Err(e)) => {
+            sides.push(SideStatus {
+                name: "patched".into(),
+                status: format!(
+                    "apply failed: {}",
+                    format!("{e:#}").lines().next().unwrap_or("")
+                ),
+                tree: Some(patched_tree.clone()),
+                kernel: None,
+                build_seconds: None,
+            });
+            None
         }
     };
     if let Some(k) = &patched {
