@@ -6,7 +6,7 @@
 #
 # OUTDIR/bin/ gets static binaries, OUTDIR/run-tests.sh the guest runner.
 # HDRDIR is the kernel's `make headers_install` output (HDRDIR/include/...).
-# KSRC is the kernel source tree: dma_owner needs its kselftest.h, and the
+# KSRC is the kernel source tree: dma_owner (added by the series) and the
 # kernel's own iommufd selftests are built from tools/testing/selftests/iommu.
 # Without KSRC only hotplug is built; run-tests.sh reports the rest as SKIP.
 set -eu
@@ -46,9 +46,14 @@ if [ -z "$KSRC" ]; then
 else
 	SELFTESTS=$KSRC/tools/testing/selftests
 
-	echo "  CC      dma_owner"
-	$CC $CFLAGS -isystem "$HDR/include" -I "$SELFTESTS" \
-		-o "$OUT/bin/dma_owner" "$HERE/dma_owner.c"
+	# The ownership kselftest is part of the series (its last patch).
+	if [ -f "$SELFTESTS/iommu/dma_owner.c" ]; then
+		echo "  CC      dma_owner"
+		$CC $CFLAGS -isystem "$HDR/include" \
+			-o "$OUT/bin/dma_owner" "$SELFTESTS/iommu/dma_owner.c"
+	else
+		echo "guest build: $KSRC has no tools/testing/selftests/iommu/dma_owner.c (the series adds it): not built" >&2
+	fi
 
 	# The kernel's iommufd selftests, built in a copy of their directory so
 	# that the CI-only fix can be applied to them.  Their relative includes

@@ -94,8 +94,20 @@ pub fn kernel_cmdline(iommu: Viommu) -> String {
     if !extra.is_empty() {
         words.push(extra);
     }
-    words.join(" ")
+    let mut line = words.join(" ");
+    // NAME=value words for the guest tests (run-tests.sh gets them as its
+    // environment), e.g. SERIES_GUEST_ENV="DMA_OWNER_CYCLES=20".
+    if let Ok(env) = std::env::var(GUEST_ENV) {
+        for word in env.split_whitespace().filter(|w| w.contains('=')) {
+            line.push(' ');
+            line.push_str(word);
+        }
+    }
+    line
 }
+
+/// The variable whose NAME=value words are passed to the guest tests.
+pub const GUEST_ENV: &str = "SERIES_GUEST_ENV";
 
 /// The QEMU arguments (without the program name).
 pub fn args(spec: &QemuSpec) -> Vec<String> {
