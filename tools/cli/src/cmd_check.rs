@@ -132,13 +132,7 @@ fn base_has_no_history(tree: &Path) -> bool {
 
 pub fn run(patches: &Path, args: CheckArgs) -> Result<()> {
     let manifest = Manifest::load(patches)?;
-    let tree = args.tree.unwrap_or_else(paths::default_tree);
-    let tree = tree.canonicalize().with_context(|| {
-        format!(
-            "no kernel tree at {}; run `tools/series base` or pass --tree",
-            tree.display()
-        )
-    })?;
+    let tree = paths::resolve_tree(args.tree)?;
     let checkpatch = tree.join("scripts/checkpatch.pl");
     if !checkpatch.is_file() {
         bail!(

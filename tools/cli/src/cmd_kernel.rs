@@ -178,6 +178,21 @@ fn build_dir_of(kernel: &Path) -> Option<PathBuf> {
     dir.join(".config").is_file().then(|| dir.to_path_buf())
 }
 
+/// The guest tests for a kernel: the directory given, or built next to
+/// the kernel's `series build` directory.
+fn tests_for_kernel(kernel: &Path, tests: Option<PathBuf>) -> Result<PathBuf> {
+    if let Some(t) = tests {
+        return Ok(t);
+    }
+    let bd = build_dir_of(kernel).with_context(|| {
+        format!(
+            "{} is not in a `series build` directory: pass --tests",
+            kernel.display()
+        )
+    })?;
+    guest_tests(&bd, None)
+}
+
 /// Build the guest tests with ci/guest/build.sh into `<build dir>/guest`.
 fn guest_tests(build_dir: &Path, tree: Option<&Path>) -> Result<PathBuf> {
     let script = paths::project_root().join("ci/guest/build.sh");
@@ -305,18 +320,7 @@ pub fn boot(_patches: &Path, a: BootArgs) -> Result<()> {
         .out
         .unwrap_or_else(|| paths::out_dir().join("boot").join(iommu.name()));
     std::fs::create_dir_all(&out)?;
-    let tests = match a.tests {
-        Some(t) => t,
-        None => {
-            let bd = build_dir_of(&kernel).with_context(|| {
-                format!(
-                    "{} is not in a `series build` directory: pass --tests",
-                    kernel.display()
-                )
-            })?;
-            guest_tests(&bd, None)?
-        }
-    };
+    let tests = tests_for_kernel(&kernel, a.tests)?;
     let initrd = out.join("initramfs.cpio");
     make_initramfs(&tests, &initrd)?;
     let run = boot_one(&kernel, &initrd, iommu, &out, a.timeout)?;
@@ -438,18 +442,7 @@ pub fn test(_patches: &Path, a: TestArgs) -> Result<()> {
     let iommus = Viommu::parse_list(&a.iommu)?;
     let (kernel, status) = match a.kernel {
         Some(kernel) => {
-            let tests = match a.tests {
-                Some(t) => t,
-                None => {
-                    let bd = build_dir_of(&kernel).with_context(|| {
-                        format!(
-                            "{} is not in a `series build` directory: pass --tests",
-                            kernel.display()
-                        )
-                    })?;
-                    guest_tests(&bd, None)?
-                }
-            };
+            let tests = tests_for_kernel(&kernel, a.tests)?;
             let st = SideStatus {
                 name: "kernel".into(),
                 status: "built".into(),

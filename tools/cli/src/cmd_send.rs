@@ -136,13 +136,7 @@ fn maintainers(
 
 pub fn run(patches: &Path, args: SendArgs) -> Result<()> {
     let manifest = Manifest::load(patches)?;
-    let tree = args.tree.unwrap_or_else(paths::default_tree);
-    let tree = tree.canonicalize().with_context(|| {
-        format!(
-            "no kernel tree at {}; run `tools/series base` or pass --tree",
-            tree.display()
-        )
-    })?;
+    let tree = paths::resolve_tree(args.tree)?;
     let out = args.output.unwrap_or_else(|| paths::out_dir().join("send"));
     let sender = sender(args.from)?;
     let author = format!("{} <{}>", manifest.author.name, manifest.author.email);

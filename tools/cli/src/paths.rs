@@ -1,5 +1,6 @@
 //! Where things live: the project root, the series directory, the cache and output folders.
 
+use anyhow::{Context, Result};
 use std::path::PathBuf;
 
 /// The project checkout this binary was started from (`tools/series` sets
@@ -24,6 +25,18 @@ pub fn out_dir() -> PathBuf {
 /// The default kernel work tree that `base` hands out and `apply` uses.
 pub fn default_tree() -> PathBuf {
     out_dir().join("linux")
+}
+
+/// The kernel tree a verb works on (`--tree`, else out/linux), as an
+/// absolute path: verbs run the tree's scripts from inside it.
+pub fn resolve_tree(tree: Option<PathBuf>) -> Result<PathBuf> {
+    let tree = tree.unwrap_or_else(default_tree);
+    tree.canonicalize().with_context(|| {
+        format!(
+            "no kernel tree at {}; run `tools/series base` or pass --tree",
+            tree.display()
+        )
+    })
 }
 
 /// Cache of prepared bases: `$SERIES_CACHE`, `$XDG_CACHE_HOME/series` or `~/.cache/series`.
