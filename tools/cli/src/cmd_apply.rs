@@ -8,7 +8,21 @@ use series_apply::{apply_series, mail::read_series, ApplyOptions};
 use std::path::{Path, PathBuf};
 
 /// Apply the series as git commits on a kernel tree (all or nothing).
+///
+/// Each patch becomes a commit with the patch's author, date and message;
+/// the committer is the author, so the same series on the same base gives
+/// the same commit ids, and the trees and messages equal `git am`'s. If any
+/// patch does not apply, nothing changes (tree, index, HEAD, branches) and
+/// the error names the patch, file, hunk and first differing line. A dirty
+/// tree, a base of another kernel version (see --force-base), binary
+/// patches and paths leaving the tree are refused.
+///
+/// Examples:
+///   tools/series apply                          # patches/ onto out/linux
+///   tools/series apply --tree ~/linux --branch dma-owner-v1
+///   tools/series apply --series ~/mail/v2.mbox  # a series received by mail
 #[derive(Args)]
+#[command(verbatim_doc_comment)]
 pub struct ApplyArgs {
     /// Kernel git work tree (default: out/linux, prepared by `series base`).
     #[arg(long)]

@@ -19,7 +19,12 @@ use std::time::{Duration, Instant};
 /// (`debug` = the ci fragment plus series-debug.config). Every option the
 /// fragments ask for is checked after `make olddefconfig`. The tree itself is
 /// only read: the overlay is never copied into it.
+///
+/// Examples:
+///   tools/series build                           # out/linux, ci config
+///   tools/series build --tree out/run/patched --config debug
 #[derive(Args)]
+#[command(verbatim_doc_comment)]
 pub struct BuildArgs {
     /// Kernel tree (default: out/linux, made by `series base`).
     #[arg(long)]
@@ -36,7 +41,12 @@ pub struct BuildArgs {
 }
 
 /// Boot a kernel in QEMU under a virtual IOMMU and run the guest tests.
+///
+/// Examples:
+///   tools/series boot --iommu amd --kernel out/build/patched-ci/arch/x86/boot/bzImage
+///   SERIES_GUEST_ENV="DMA_OWNER_CYCLES=20" tools/series boot --iommu intel
 #[derive(Args)]
+#[command(verbatim_doc_comment)]
 pub struct BootArgs {
     /// intel, amd or virtio.
     #[arg(long, default_value = "intel")]
@@ -57,7 +67,12 @@ pub struct BootArgs {
 }
 
 /// Run the guest test suite under every vIOMMU on one kernel.
+///
+/// Examples:
+///   tools/series test --tree out/run/patched --config debug --iommu intel
+///   tools/series test --kernel out/build/base-ci/arch/x86/boot/bzImage
 #[derive(Args)]
+#[command(verbatim_doc_comment)]
 pub struct TestArgs {
     /// bzImage to test (default: build --tree/--config first, or use its output).
     #[arg(long)]
@@ -83,7 +98,13 @@ pub struct TestArgs {
 ///
 /// Writes out/report/<time>/ (report.json, table.txt, console and KTAP logs
 /// per boot; out/report/latest points there) and fails when any boot failed.
+///
+/// Examples:
+///   tools/series run                       # ci config, intel, amd and virtio
+///   tools/series run --config debug --iommu intel
+///   tools/series run --ci                  # what CI runs (ci/kernel-stage)
 #[derive(Args)]
+#[command(verbatim_doc_comment)]
 pub struct RunArgs {
     /// Config variant: ci or debug.
     #[arg(long, default_value = "ci")]
