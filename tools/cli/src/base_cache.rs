@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The ref that names the commit a series applies on; `export` diffs from it.
-pub const BASE_REF: &str = "refs/series/base";
+pub use series_apply::BASE_REF;
 /// Fixed identity and date of base commits, so a tarball always gives the same id.
 const BASE_NAME: &str = "series base";
 const BASE_EMAIL: &str = "base@series.invalid";

@@ -540,20 +540,6 @@ fn ensure_setup() -> Result<()> {
 }
 
 /// Run this same `series` binary with another verb.
-fn series(patches: &Path, args: &[&str]) -> Result<()> {
-    let exe = std::env::current_exe().context("cannot find the series binary")?;
-    let status = Command::new(exe)
-        .arg("--patches")
-        .arg(patches)
-        .args(args)
-        .status()
-        .with_context(|| format!("cannot run `series {}`", args.join(" ")))?;
-    if !status.success() {
-        bail!("`series {}` failed", args.join(" "));
-    }
-    Ok(())
-}
-
 fn git(tree: &Path, args: &[&str]) -> Result<()> {
     let out = Command::new("git")
         .arg("-C")
@@ -586,8 +572,7 @@ fn has_patches(patches: &Path) -> bool {
 /// commit (files that did not change keep their times, so the build stays
 /// incremental), then `series apply`.
 fn prepare_patched(patches: &Path, tree: &Path) -> Result<()> {
-    let t = tree.display().to_string();
-    series(patches, &["base", "--worktree", &t])?;
+    hand_out_worktree(patches, tree)?;
     git(
         tree,
         &[
@@ -595,11 +580,31 @@ fn prepare_patched(patches: &Path, tree: &Path) -> Result<()> {
             "--quiet",
             "--force",
             "--detach",
-            "refs/series/base",
+            crate::base_cache::BASE_REF,
         ],
     )?;
     git(tree, &["clean", "--quiet", "-fdx"])?;
-    series(patches, &["apply", "--tree", &t])
+    crate::cmd_apply::run(
+        patches,
+        crate::cmd_apply::ApplyArgs {
+            tree: Some(tree.to_path_buf()),
+            branch: None,
+            series: None,
+            force_base: false,
+        },
+    )
+}
+
+/// `series base --worktree TREE`, in process.
+fn hand_out_worktree(patches: &Path, tree: &Path) -> Result<()> {
+    crate::cmd_base::run(
+        patches,
+        crate::cmd_base::BaseArgs {
+            tree: None,
+            worktree: Some(tree.to_path_buf()),
+            no_worktree: false,
+        },
+    )
 }
 
 /// Build one side, turning a failure into its status line.
@@ -648,10 +653,7 @@ pub fn run(patches: &Path, a: RunArgs) -> Result<()> {
     let work = paths::out_dir().join("run");
     let base_tree = work.join("base");
     let patched_tree = work.join("patched");
-    series(
-        patches,
-        &["base", "--worktree", &base_tree.display().to_string()],
-    )?;
+    hand_out_worktree(patches, &base_tree)?;
     let dir = new_report_dir()?;
     let mut sides = Vec::new();
     let mut boots = Vec::new();
