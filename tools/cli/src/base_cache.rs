@@ -46,31 +46,39 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
-/// Make sure the package's tarball exists, installing the package when we are root.
-fn ensure_tarball(package: &str, tarball: &Path) -> Result<()> {
+/// Make sure the package's tarball exists, installing the package when we
+/// are root. The system's own apt sources are tried first; a package they do
+/// not carry (linux-source-7.2 on Debian 12) comes from Debian unstable
+/// through `ci/fetch-unstable`, a private apt configuration that changes
+/// nothing in the system's package sources.
+fn ensure_tarball(package: &str, version: Option<&str>, tarball: &Path) -> Result<()> {
     if tarball.is_file() {
         return Ok(());
     }
+    let fetch = crate::paths::project_root().join("ci/fetch-unstable");
     if !is_root() {
         bail!(
-            "{} is missing; install it with: sudo apt-get install {package}",
-            tarball.display()
+            "{} is missing; install it with: sudo {} {package}",
+            tarball.display(),
+            fetch.display()
         );
     }
-    eprintln!(
-        "series: {} is missing, installing {package} with apt-get",
-        tarball.display()
-    );
+    eprintln!("series: {} is missing, installing {package}", tarball.display());
     let status = Command::new("sh")
         .arg("-c")
         .arg(format!(
-            "apt-get install -y {package} || (apt-get update && apt-get install -y {package})"
+            "apt-get install -y -q {package} >/dev/null 2>&1 || \"$0\" {package} {}",
+            version.unwrap_or("")
         ))
+        .arg(&fetch)
         .env("DEBIAN_FRONTEND", "noninteractive")
         .status()
         .context("cannot run apt-get")?;
     if !status.success() || !tarball.is_file() {
-        bail!("apt-get could not install {package}; install it by hand and retry");
+        bail!(
+            "could not install {package}; install it by hand ({} {package}) and retry",
+            fetch.display()
+        );
     }
     Ok(())
 }
@@ -119,7 +127,7 @@ pub fn prepare_package_base(manifest: &Manifest, cache: &Path) -> Result<Prepare
         .as_deref()
         .context("the manifest's base is a git revision: use `series base --tree PATH`")?;
     let tarball = manifest.package_tarball().expect("package base");
-    ensure_tarball(package, &tarball)?;
+    ensure_tarball(package, manifest.base.package_version.as_deref(), &tarball)?;
     let version = installed_package_version(package);
     if let (Some(have), Some(want)) = (&version, &manifest.base.package_version) {
         if have != want {
