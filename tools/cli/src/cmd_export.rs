@@ -52,6 +52,7 @@ pub fn run(patches: &Path, args: ExportArgs) -> Result<()> {
         version: manifest.reroll().unwrap_or(1),
         subject_prefix: manifest.series.subject_prefix.clone(),
         cover_from: Some(out_dir.clone()),
+        ..Default::default()
     };
     let series = series_export::generate(&opts)?;
     let base_name = opts.base.as_deref().unwrap_or(BASE_REF);

@@ -55,12 +55,7 @@ pub fn parse(text: &[u8]) -> KeptCover {
     let body = &lines[(i + 1).min(lines.len())..];
     let end = shortlog_start(body).unwrap_or(body.len());
     let mut blurb: Vec<Vec<u8>> = body[..end].iter().map(|l| l.to_vec()).collect();
-    while blurb
-        .last()
-        .is_some_and(|l| l.iter().all(u8::is_ascii_whitespace))
-    {
-        blurb.pop();
-    }
+    strip_changelog(&mut blurb);
     KeptCover {
         from_header: header("From:").map(with_nl).unwrap_or_default(),
         date_header: header("Date:").map(with_nl).unwrap_or_default(),
@@ -212,6 +207,86 @@ fn encoded_word(s: &[u8]) -> Option<(Vec<u8>, usize)> {
     Some((out, 2 + q1 + 1 + 2 + end + 2))
 }
 
+/// Removes the changelog block [`changelog_lines`] wrote (from its `---`
+/// line on) and the blank lines before it: export writes it anew from the
+/// manifest each time.
+fn strip_changelog(blurb: &mut Vec<Vec<u8>>) {
+    let start = (0..blurb.len()).rev().find(|&i| {
+        blurb[i] == CHANGELOG_CUT && blurb.get(i + 1).is_some_and(|l| is_changelog_heading(l))
+    });
+    if let Some(i) = start {
+        blurb.truncate(i);
+    }
+    while blurb
+        .last()
+        .is_some_and(|l| l.iter().all(u8::is_ascii_whitespace))
+    {
+        blurb.pop();
+    }
+}
+
+/// The line that separates the blurb from the changelog. Tools that turn
+/// a cover letter into a merge commit message stop there, as `git am`
+/// does for patches.
+const CHANGELOG_CUT: &[u8] = b"---";
+
+fn is_changelog_heading(line: &[u8]) -> bool {
+    line.strip_prefix(b"Changes in v")
+        .and_then(|r| r.strip_suffix(b":"))
+        .is_some_and(|n| !n.is_empty() && n.iter().all(u8::is_ascii_digit))
+}
+
+/// One version's entry of the cover letter's changelog.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VersionNotes {
+    pub version: u32,
+    /// What changed since the version before, one item each.
+    pub changes: Vec<String>,
+    /// `https://lore.kernel.org/r/<Message-ID>` of the version before, once
+    /// that one was sent.
+    pub previous_link: Option<String>,
+}
+
+/// The changelog block at the end of the blurb, newest version first:
+///
+/// ```text
+/// ---
+/// Changes in v2:
+/// - Rebased on 7.2.
+/// - Link to v1: https://lore.kernel.org/r/<Message-ID>
+///
+/// Changes in v1:
+/// - Initial posting.
+/// ```
+///
+/// Items with several lines keep them, indented by two spaces.
+pub fn changelog_lines(notes: &[VersionNotes]) -> Vec<Vec<u8>> {
+    let mut sorted: Vec<&VersionNotes> = notes.iter().collect();
+    sorted.sort_by(|a, b| b.version.cmp(&a.version));
+    let mut out = Vec::new();
+    if sorted.is_empty() {
+        return out;
+    }
+    out.push(CHANGELOG_CUT.to_vec());
+    for (k, n) in sorted.iter().enumerate() {
+        if k > 0 {
+            out.push(Vec::new());
+        }
+        out.push(format!("Changes in v{}:", n.version).into_bytes());
+        let link = n
+            .previous_link
+            .as_ref()
+            .map(|l| format!("Link to v{}: {l}", n.version.saturating_sub(1)));
+        for item in n.changes.iter().chain(link.iter()) {
+            for (i, line) in item.trim_end().lines().enumerate() {
+                let lead = if i == 0 { "- " } else { "  " };
+                out.push(format!("{lead}{}", line.trim_end()).into_bytes());
+            }
+        }
+    }
+    out
+}
+
 /// One author's block of the shortlog.
 pub struct ShortlogAuthor {
     pub name: Vec<u8>,
@@ -287,6 +362,44 @@ MIME-Version: 1.0\n\nBlurb one.\n\nBlurb (2):\n  only one\n\nA U Thor (2):\n  x\
                 b"  only one".to_vec()
             ]
         );
+    }
+
+    #[test]
+    fn changelog_is_written_newest_first_and_stripped_again() {
+        let notes = vec![
+            VersionNotes {
+                version: 1,
+                changes: vec!["Initial posting.".into()],
+                previous_link: None,
+            },
+            VersionNotes {
+                version: 2,
+                changes: vec!["Rebased.\nSecond line.".into()],
+                previous_link: Some("https://lore.kernel.org/r/a@b".into()),
+            },
+        ];
+        let lines = changelog_lines(&notes);
+        let text: Vec<String> = lines
+            .iter()
+            .map(|l| String::from_utf8(l.clone()).unwrap())
+            .collect();
+        assert_eq!(
+            text.join("\n"),
+            "---\nChanges in v2:\n- Rebased.\n  Second line.\n\
+             - Link to v1: https://lore.kernel.org/r/a@b\n\nChanges in v1:\n- Initial posting."
+        );
+        let mut blurb = vec![
+            b"Blurb.".to_vec(),
+            b"---".to_vec(),
+            vec![],
+            b"x".to_vec(),
+            vec![],
+        ];
+        let kept = blurb.clone();
+        blurb.push(vec![]);
+        blurb.extend(lines);
+        strip_changelog(&mut blurb);
+        assert_eq!(blurb, kept[..4].to_vec(), "only the changelog block goes");
     }
 
     #[test]

@@ -35,6 +35,7 @@ mod message;
 mod output;
 mod patch_text;
 mod quote;
+mod range_diff;
 mod similarity;
 mod wrap;
 
@@ -42,6 +43,7 @@ use anyhow::{bail, Context, Result};
 use git2::{Commit, Oid, Repository, Sort};
 use std::path::{Path, PathBuf};
 
+pub use cover::VersionNotes;
 pub use output::{check, existing_patch_files, is_patch_file_name, write, WriteReport};
 
 /// The ref `series base` and `series apply` set to the series' base commit.
@@ -52,7 +54,7 @@ const ZERO_FROM_LINE: &str =
     "From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001\n";
 
 /// What to export and how to name it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ExportOptions {
     /// The git work tree holding base..HEAD.
     pub tree: PathBuf,
@@ -65,6 +67,18 @@ pub struct ExportOptions {
     /// Where the current cover letter is read from (its subject and blurb
     /// are kept); usually the output directory.
     pub cover_from: Option<PathBuf>,
+    /// The changelog of every version, written at the end of the blurb.
+    pub changelog: Vec<VersionNotes>,
+    /// The previous version to show a range-diff against (`--range-diff`).
+    pub range_diff: Option<PreviousVersion>,
+}
+
+/// The version before this one, as `git format-patch --range-diff=RANGE`
+/// takes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreviousVersion {
+    /// `OLDBASE..OLDTIP` (two versions on different bases are disjoint).
+    pub range: String,
 }
 
 /// One file of the generated series.
@@ -286,7 +300,12 @@ fn cover_mail(
     };
     let tag = subject_tag(&full_prefix(opts), 0, commits.len());
     out.extend(mail_header::subject_header(&tag, &subject));
-    let blurb = cover::blurb_lines(kept.as_ref());
+    let mut blurb = cover::blurb_lines(kept.as_ref());
+    let changelog = cover::changelog_lines(&opts.changelog);
+    if !changelog.is_empty() {
+        blurb.push(Vec::new());
+        blurb.extend(changelog);
+    }
     let commits_non_ascii = commits
         .iter()
         .any(|c| has_non_ascii(c.raw_header_bytes()) || has_non_ascii(c.message_raw_bytes()));
@@ -313,6 +332,19 @@ fn cover_mail(
     let changes = render_changes(repo, None, &base.tree()?, &head.tree()?)?;
     out.extend(changes.stat);
     out.push(b'\n');
+    if let Some(prev) = &opts.range_diff {
+        let title = match reroll(opts) {
+            Some(v) => format!("Range-diff against v{}:\n", v - 1),
+            None => "Range-diff:\n".to_string(),
+        };
+        out.extend(title.bytes());
+        out.extend(range_diff::render(
+            &opts.tree,
+            &prev.range,
+            base.id(),
+            head.id(),
+        )?);
+    }
     out.extend(format!("\nbase-commit: {}\n", base.id()).bytes());
     out.extend(format!("-- \n{SIGNATURE}\n\n").bytes());
     Ok(out)

@@ -189,6 +189,7 @@ impl TestRepo {
             version,
             subject_prefix: prefix.to_string(),
             cover_from: cover_from.map(Path::to_path_buf),
+            ..Default::default()
         }
     }
 
