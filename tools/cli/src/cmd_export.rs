@@ -2,9 +2,10 @@
 
 use crate::manifest::Manifest;
 use crate::paths;
+use crate::sent_record::{sent_ref, SentRecord};
 use anyhow::{bail, Result};
 use clap::Args;
-use series_export::{ExportOptions, BASE_REF};
+use series_export::{ExportOptions, PreviousVersion, VersionNotes, BASE_REF};
 use std::path::{Path, PathBuf};
 
 /// Regenerate the series from a tree, byte-identical to `git format-patch`.
@@ -20,6 +21,13 @@ use std::path::{Path, PathBuf};
 /// Date, Subject and blurb; its shortlog and diffstat are regenerated. Stale
 /// NNNN-*.patch files are removed; other files in patches/ are left alone.
 /// Binary changes, merges and empty commits are refused.
+///
+/// The cover letter ends its blurb with the changelog of every version
+/// from series.toml (newest first, below a `---` line), each with the
+/// lore link of the version before once that was sent; from v2 on it
+/// carries the range-diff against the sent previous version, as
+///   git format-patch ... --range-diff=OLDBASE..refs/series/sent/vN-1
+/// writes it (docs/review-flow.md).
 ///
 /// Examples:
 ///   tools/series export                 # out/linux, base refs/series/base
@@ -46,14 +54,7 @@ pub fn run(patches: &Path, args: ExportArgs) -> Result<()> {
     let manifest = Manifest::load(patches)?;
     let tree = args.tree.unwrap_or_else(paths::default_tree);
     let out_dir = args.output.unwrap_or_else(|| patches.to_path_buf());
-    let opts = ExportOptions {
-        tree: tree.clone(),
-        base: args.base,
-        version: manifest.reroll().unwrap_or(1),
-        subject_prefix: manifest.series.subject_prefix.clone(),
-        cover_from: Some(out_dir.clone()),
-        ..Default::default()
-    };
+    let opts = export_options(&manifest, patches, &tree, args.base, &out_dir)?;
     let series = series_export::generate(&opts)?;
     let base_name = opts.base.as_deref().unwrap_or(BASE_REF);
     if args.check {
@@ -89,6 +90,68 @@ pub fn run(patches: &Path, args: ExportArgs) -> Result<()> {
         println!("  removed stale {name}");
     }
     Ok(())
+}
+
+/// The options that give `patches/` for this manifest: version, prefix,
+/// the cover letter kept from `out_dir`, the changelog of every version
+/// with the lore link of each sent one, and the range-diff against the
+/// previous version when it was sent (`patches/sent/vN.toml`, commits
+/// under `refs/series/sent/vN` in the tree).
+pub fn export_options(
+    manifest: &Manifest,
+    patches: &Path,
+    tree: &Path,
+    base: Option<String>,
+    out_dir: &Path,
+) -> Result<ExportOptions> {
+    let version = manifest.series.version;
+    let records = SentRecord::load_all(patches)?;
+    let link_to = |v: u32| {
+        records
+            .iter()
+            .find(|r| r.version == v && r.complete)
+            .and_then(|r| r.lore_link())
+    };
+    let changelog = manifest
+        .changelog
+        .iter()
+        .map(|c| VersionNotes {
+            version: c.version,
+            changes: c.changes.clone(),
+            previous_link: c.version.checked_sub(1).and_then(link_to),
+        })
+        .collect();
+    let range_diff = match records.iter().find(|r| r.version + 1 == version) {
+        Some(prev) => {
+            let sent = sent_ref(prev.version);
+            let repo = git2::Repository::open(tree)?;
+            if repo.refname_to_id(&sent).ok() != git2::Oid::from_str(&prev.head).ok() {
+                bail!(
+                    "{} has no {sent} at {} (the v{} that was sent); the cover letter's \
+                     range-diff needs it: in a fresh tree, apply patches/sent/v{} on its base {} \
+                     and `git update-ref {sent} HEAD` (docs/review-flow.md)",
+                    tree.display(),
+                    &prev.head,
+                    prev.version,
+                    prev.version,
+                    &prev.base
+                );
+            }
+            Some(PreviousVersion {
+                range: format!("{}..{sent}", prev.base),
+            })
+        }
+        None => None,
+    };
+    Ok(ExportOptions {
+        tree: tree.to_path_buf(),
+        base,
+        version: manifest.reroll().unwrap_or(1),
+        subject_prefix: manifest.series.subject_prefix.clone(),
+        cover_from: Some(out_dir.to_path_buf()),
+        changelog,
+        range_diff,
+    })
 }
 
 fn short(oid: git2::Oid) -> String {

@@ -1,54 +1,114 @@
-//! `series send`: prepare the `git send-email` review flow.
+//! `series send`: mail the series through `git send-email`, record what
+//! went out, resume a send that stopped halfway.
 
 use crate::cmd_check::patch_files;
+use crate::cmd_export::export_options;
 use crate::manifest::Manifest;
 use crate::paths;
+use crate::recipients::{self, Recipients};
+use crate::sent_record::{now_rfc3339, sent_ref, write_atomically, SentMail, SentRecord};
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
-/// Prepare the series for mailing: copy it to out/send/ with the sender's
-/// identity in place of the manifest's author (From: and Signed-off-by:),
-/// find the recipients with the tree's scripts/get_maintainer.pl (the
-/// MAINTAINERS file extended with MAINTAINERS.snippet) plus the manifest's
-/// [mail] lists, and print the `git send-email` command. Nothing is sent
-/// unless --send is given.
+/// Mail the series: a dry run by default, `--send` to send for real.
+///
+/// Every mail goes out through `git send-email` (its sendemail.* settings,
+/// or the --smtp-* flags here); the sender is --from, else
+/// sendemail.from, else user.name/user.email. Recipients per patch come
+/// from the tree's scripts/get_maintainer.pl run on MAINTAINERS plus
+/// MAINTAINERS.snippet (maintainers To, reviewers and lists Cc), the
+/// people the patch's trailers name (Cc) and the manifest's [mail] lists;
+/// the cover letter goes to all of them. Every patch answers the cover
+/// letter (In-Reply-To/References, no chain).
+///
+/// Before the first mail, the mails are written to patches/sent/vN/ and
+/// the record patches/sent/vN.toml (date, base, recipients, Message-IDs);
+/// the tree gets refs/series/sent/vN. Each mail is marked in the record
+/// once git send-email has handed it over. If a send stops, it says which
+/// mails went out; `--resume` sends only the others, same Message-IDs,
+/// same thread. Commit patches/sent/ with the series.
 ///
 /// Examples:
-///   tools/series send                         # prepare and show the command
-///   tools/series send --from "Jane <j@x.org>"
-///   tools/series send --send                  # run git send-email (asks to confirm)
+///   tools/series send                          # dry run: every mail, To, Cc
+///   tools/series send --send                   # send (sendemail.* config)
+///   tools/series send --send --smtp-server smtp.example.org --smtp-server-port 587 \
+///       --smtp-encryption tls --smtp-user jane
+///   tools/series send --resume                 # after a send that stopped
 #[derive(Args)]
 #[command(verbatim_doc_comment)]
 pub struct SendArgs {
-    /// Kernel tree for get_maintainer.pl and MAINTAINERS (default: out/linux).
+    /// Kernel tree with scripts/get_maintainer.pl and the series' commits
+    /// (default: out/linux).
     #[arg(long)]
     pub tree: Option<PathBuf>,
-    /// Sender identity, "Name <email>" (default: git config user.name/user.email).
+    /// Sender identity, "Name <email>" (default: sendemail.from, else
+    /// user.name and user.email).
     #[arg(long)]
     pub from: Option<String>,
-    /// Where to write the mail-ready series (default: out/send).
-    #[arg(long)]
-    pub output: Option<PathBuf>,
-    /// Run git send-email (it asks before sending each mail).
+    /// Send for real (without it: a dry run that changes nothing).
     #[arg(long)]
     pub send: bool,
+    /// Send the mails a stopped send did not deliver.
+    #[arg(long, conflicts_with = "send")]
+    pub resume: bool,
+    /// Passed to git send-email (default: its sendemail.smtpServer).
+    #[arg(long, value_name = "HOST")]
+    pub smtp_server: Option<String>,
+    /// Passed to git send-email.
+    #[arg(long, value_name = "PORT")]
+    pub smtp_server_port: Option<u16>,
+    /// Passed to git send-email: ssl or tls.
+    #[arg(long, value_name = "ssl|tls")]
+    pub smtp_encryption: Option<String>,
+    /// Passed to git send-email.
+    #[arg(long, value_name = "USER")]
+    pub smtp_user: Option<String>,
 }
 
-/// The sender from --from or from git's configuration.
-fn sender(from: Option<String>) -> Result<String> {
+impl SendArgs {
+    fn smtp_flags(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(s) = &self.smtp_server {
+            out.push(format!("--smtp-server={s}"));
+        }
+        if let Some(p) = self.smtp_server_port {
+            out.push(format!("--smtp-server-port={p}"));
+        }
+        if let Some(e) = &self.smtp_encryption {
+            out.push(format!("--smtp-encryption={e}"));
+        }
+        if let Some(u) = &self.smtp_user {
+            out.push(format!("--smtp-user={u}"));
+        }
+        out
+    }
+}
+
+/// The sender: --from, else git's sendemail.from, else user.name/user.email
+/// (the tree's configuration and the user's).
+pub fn sender(from: Option<String>, tree: &Path) -> Result<String> {
     if let Some(f) = from {
-        if !(f.contains('<') && f.ends_with('>')) {
+        if !(f.contains('<') && f.ends_with('>') && f.contains('@')) {
             bail!("--from must look like \"Name <email>\", got {f:?}");
         }
         return Ok(f);
     }
-    let cfg = git2::Config::open_default().context("cannot read git's configuration")?;
+    let cfg = match git2::Repository::open(tree) {
+        Ok(repo) => repo.config(),
+        Err(_) => git2::Config::open_default(),
+    }
+    .context("cannot read git's configuration")?;
+    if let Ok(f) = cfg.get_string("sendemail.from") {
+        return Ok(f);
+    }
     match (cfg.get_string("user.name"), cfg.get_string("user.email")) {
         (Ok(n), Ok(e)) => Ok(format!("{n} <{e}>")),
-        _ => bail!("no sender identity: pass --from \"Name <email>\" or set git config user.name and user.email"),
+        _ => bail!(
+            "no sender identity: pass --from \"Name <email>\", or set git config sendemail.from \
+             (or user.name and user.email)"
+        ),
     }
 }
 
@@ -82,151 +142,344 @@ pub fn rewrite_identity(text: &str, author: &str, sender: &str) -> String {
     out
 }
 
-/// Addresses get_maintainer.pl finds for the patches (maintainers → To, the rest → Cc).
-fn maintainers(
-    tree: &Path,
-    maintainers_file: &Path,
-    patches: &[PathBuf],
-) -> Result<(Vec<String>, Vec<String>)> {
-    let script = tree.join("scripts/get_maintainer.pl");
-    if !script.is_file() {
-        bail!(
-            "{} not found; run `tools/series base` or pass --tree",
-            script.display()
-        );
+/// Adds threading headers after the mail's other headers.
+pub fn add_thread_headers(text: &str, message_id: &str, parent: Option<&str>) -> String {
+    let end = text.find("\n\n").map_or(text.len(), |i| i + 1);
+    let mut extra = format!("Message-ID: {message_id}\n");
+    if let Some(p) = parent {
+        extra.push_str(&format!("In-Reply-To: {p}\nReferences: {p}\n"));
     }
-    let out = Command::new("perl")
-        .arg(&script)
-        .args([
-            "--no-git",
-            "--no-git-fallback",
-            "--no-tree",
-            "--no-rolestats",
-            "--roles",
-            "--separator",
-            "\n",
-        ])
-        .arg("--mpath")
-        .arg(maintainers_file)
-        .args(patches)
-        .current_dir(tree)
-        .output()
-        .context("cannot run perl scripts/get_maintainer.pl")?;
-    if !out.status.success() {
-        bail!(
-            "get_maintainer.pl failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    let mut to = Vec::new();
-    let mut cc = Vec::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let (addr, role) = line.split_once(" (").unwrap_or((line, ""));
-        if addr.is_empty() {
-            continue;
-        }
-        if role.starts_with("maintainer") {
-            to.push(addr.to_string());
+    format!("{}{extra}{}", &text[..end], &text[end..])
+}
+
+/// `<20261125192000.dma-owner-v2-3-1a2b3c4d@example.org>`: unique, and
+/// saying which series, version and mail it is.
+fn message_id(stamp: &str, name: &str, version: u32, nr: usize, salt: u64, sender: &str) -> String {
+    let domain = sender
+        .rsplit_once('@')
+        .map(|(_, d)| d.trim_end_matches('>'))
+        .filter(|d| !d.is_empty())
+        .unwrap_or("localhost");
+    format!(
+        "<{stamp}.{name}-v{version}-{nr}-{:08x}@{domain}>",
+        salt as u32
+    )
+}
+
+fn random_salt() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.write_u32(std::process::id());
+    h.finish()
+}
+
+fn subject_of(text: &str) -> String {
+    let mut lines = text.lines().skip_while(|l| !l.starts_with("Subject:"));
+    let mut subject = lines
+        .next()
+        .map(|l| l["Subject:".len()..].trim().to_string())
+        .unwrap_or_default();
+    for l in lines {
+        if l.starts_with([' ', '\t']) {
+            subject.push(' ');
+            subject.push_str(l.trim());
         } else {
-            cc.push(addr.to_string());
+            break;
         }
     }
-    Ok((to, cc))
+    subject
+}
+
+/// `git patch-id --stable` of a mail.
+pub fn patch_id(tree: &Path, mail: &str) -> Result<Option<String>> {
+    use std::io::Write;
+    let mut child = Command::new("git")
+        .args(["patch-id", "--stable"])
+        .current_dir(tree)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("cannot run git patch-id")?;
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(mail.as_bytes())?;
+    let out = child.wait_with_output()?;
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .map(str::to_string))
+}
+
+/// One mail ready to go: where it comes from and who gets it.
+struct Planned {
+    file: String,
+    text: String,
+    recipients: Recipients,
+}
+
+fn plan(patches: &Path, tree: &Path, manifest: &Manifest, sender: &str) -> Result<Vec<Planned>> {
+    let files = patch_files(patches)?;
+    if files.patches.is_empty() {
+        bail!("no patches in {}", patches.display());
+    }
+    let author = format!("{} <{}>", manifest.author.name, manifest.author.email);
+    let mfile = recipients::maintainers_file(tree)?;
+    let mut planned = Vec::new();
+    for path in &files.patches {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let text = rewrite_identity(&text, &author, sender);
+        let recipients = recipients::for_patch(tree, mfile.path(), path, &text, manifest, sender)?;
+        planned.push(Planned {
+            file: name_of(path),
+            text,
+            recipients,
+        });
+    }
+    if let Some(cover) = files.cover {
+        let text = std::fs::read_to_string(&cover)
+            .with_context(|| format!("cannot read {}", cover.display()))?;
+        let all: Vec<&Recipients> = planned.iter().map(|p| &p.recipients).collect();
+        planned.insert(
+            0,
+            Planned {
+                file: name_of(&cover),
+                text: rewrite_identity(&text, &author, sender),
+                recipients: Recipients::union(&all),
+            },
+        );
+    }
+    for p in &planned {
+        if p.recipients.to.is_empty() && p.recipients.cc.is_empty() {
+            bail!(
+                "{} has no recipient: get_maintainer.pl finds nobody; add the list to [mail] to \
+                 in series.toml",
+                p.file
+            );
+        }
+    }
+    Ok(planned)
+}
+
+fn name_of(p: &Path) -> String {
+    p.file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Refuses to send a series that is not what the tree's commits export to.
+fn ensure_exported(manifest: &Manifest, patches: &Path, tree: &Path) -> Result<git2::Oid> {
+    let opts = export_options(manifest, patches, tree, None, patches)?;
+    let series = series_export::generate(&opts)?;
+    if series_export::check(patches, &series.files)?.is_some() {
+        bail!(
+            "{} is not what {} exports to; run `tools/series export` (or check out the tree the \
+             series was exported from) before sending",
+            patches.display(),
+            tree.display()
+        );
+    }
+    Ok(series.head)
 }
 
 pub fn run(patches: &Path, args: SendArgs) -> Result<()> {
     let manifest = Manifest::load(patches)?;
-    let tree = paths::resolve_tree(args.tree)?;
-    let out = args.output.unwrap_or_else(|| paths::out_dir().join("send"));
-    let sender = sender(args.from)?;
-    let author = format!("{} <{}>", manifest.author.name, manifest.author.email);
+    let version = manifest.series.version;
+    let tree = paths::resolve_tree(args.tree.clone())?;
+    if args.resume {
+        return resume(patches, &tree, version, &args);
+    }
+    match SentRecord::load(patches, version)? {
+        Some(r) if r.complete => bail!(
+            "v{version} was sent on {} ({}); start the next version with `tools/series version \
+             --next`",
+            r.date,
+            r.lore_link().unwrap_or_default()
+        ),
+        Some(r) => bail!(
+            "a send of v{version} stopped after {} of {} mails; run `tools/series send --resume`",
+            r.mails.iter().filter(|m| m.sent).count(),
+            r.mails.len()
+        ),
+        None => {}
+    }
+    let sender = sender(args.from.clone(), &tree)?;
+    let head = ensure_exported(&manifest, patches, &tree)?;
+    let planned = plan(patches, &tree, &manifest, &sender)?;
 
-    let files = patch_files(patches)?;
-    let numbered = files.patches;
-    if numbered.is_empty() {
-        bail!("no patches in {}", patches.display());
-    }
-    let mut mails = numbered.clone();
-    if let Some(cover) = files.cover {
-        mails.insert(0, cover);
-    }
-
-    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
-    for old in std::fs::read_dir(&out)? {
-        let p = old?.path();
-        if p.extension().is_some_and(|e| e == "patch") {
-            std::fs::remove_file(p)?;
-        }
-    }
-    let mut written = Vec::new();
-    for mail in &mails {
-        let text = std::fs::read_to_string(mail)?;
-        let dest = out.join(mail.file_name().unwrap());
-        std::fs::write(&dest, rewrite_identity(&text, &author, &sender))?;
-        written.push(dest);
-    }
-
-    // MAINTAINERS plus the series' own entry, so new files find their maintainers.
-    let mut mfile = std::fs::read_to_string(tree.join("MAINTAINERS"))
-        .with_context(|| format!("{} has no MAINTAINERS", tree.display()))?;
-    let snippet = paths::project_root().join("MAINTAINERS.snippet");
-    if let Ok(s) = std::fs::read_to_string(&snippet) {
-        mfile.push('\n');
-        mfile.push_str(&s);
-    }
-    let mpath = out.join("MAINTAINERS");
-    std::fs::write(&mpath, mfile)?;
-    let (mut to, mut cc) = maintainers(&tree, &mpath, &numbered)?;
-    to.extend(manifest.mail.to.iter().cloned());
-    cc.extend(manifest.mail.cc.iter().cloned());
-    let to: BTreeSet<String> = to.into_iter().collect();
-    let cc: BTreeSet<String> = cc.into_iter().filter(|a| !to.contains(a)).collect();
-    std::fs::write(
-        out.join("to.txt"),
-        to.iter().map(|a| format!("{a}\n")).collect::<String>(),
-    )?;
-    std::fs::write(
-        out.join("cc.txt"),
-        cc.iter().map(|a| format!("{a}\n")).collect::<String>(),
-    )?;
-
-    let mut cmd = vec![
-        "git".to_string(),
-        "send-email".into(),
-        "--confirm=always".into(),
-        "--thread".into(),
-        "--no-chain-reply-to".into(),
-    ];
-    cmd.push(format!("--from={sender}"));
-    cmd.extend(to.iter().map(|a| format!("--to={a}")));
-    cmd.extend(cc.iter().map(|a| format!("--cc={a}")));
-    cmd.extend(written.iter().map(|p| p.display().to_string()));
-    println!("{} mails in {} as {sender}", written.len(), out.display());
-    println!("To: {}", to.iter().cloned().collect::<Vec<_>>().join(", "));
-    println!("Cc: {}", cc.iter().cloned().collect::<Vec<_>>().join(", "));
     if !args.send {
-        let shown: Vec<String> = cmd.iter().map(|a| shell_quote(a)).collect();
-        println!("send with:\n  {}", shown.join(" "));
+        println!(
+            "dry run: {} mails of v{version} from {sender} (send with --send)",
+            planned.len()
+        );
+        for p in &planned {
+            println!("\n{}\n  Subject: {}", p.file, subject_of(&p.text));
+            println!("  To: {}", p.recipients.to.join(", "));
+            println!("  Cc: {}", p.recipients.cc.join(", "));
+        }
         return Ok(());
     }
-    let status = Command::new(&cmd[0])
-        .args(&cmd[1..])
-        .status()
-        .context("cannot run git send-email (Debian: apt-get install git-email)")?;
-    if !status.success() {
-        bail!("git send-email failed");
+
+    let repo = git2::Repository::open(&tree)?;
+    let base = series_export::resolve_base(&repo, None)?.id();
+    let sent = sent_ref(version);
+    if let Ok(old) = repo.refname_to_id(&sent) {
+        if old != head {
+            bail!(
+                "{} already has {sent} at {old} but no record of sending it; remove the ref \
+                 (`git update-ref -d {sent}`) if that send never happened",
+                tree.display()
+            );
+        }
     }
-    Ok(())
+    let mails_dir = SentRecord::mails_dir(patches, version);
+    if mails_dir.exists() {
+        bail!(
+            "{} exists without a record; remove it first",
+            mails_dir.display()
+        );
+    }
+    let stamp: String = now_rfc3339()
+        .chars()
+        .filter(|c| c.is_ascii_digit())
+        .collect();
+    let salt = random_salt();
+    let mut mails = Vec::new();
+    let mut thread: Option<String> = None;
+    for (nr, p) in planned.iter().enumerate() {
+        let id = message_id(&stamp, &manifest.series.name, version, nr, salt, &sender);
+        let text = add_thread_headers(&p.text, &id, thread.as_deref());
+        write_atomically(&mails_dir.join(&p.file), text.as_bytes())?;
+        let pid = if p.file.ends_with("0000-cover-letter.patch") {
+            None
+        } else {
+            patch_id(&tree, &text)?
+        };
+        mails.push(SentMail {
+            file: p.file.clone(),
+            subject: subject_of(&text),
+            message_id: id.clone(),
+            to: p.recipients.to.clone(),
+            cc: p.recipients.cc.clone(),
+            patch_id: pid,
+            sent: false,
+        });
+        thread.get_or_insert(id);
+    }
+    let mut record = SentRecord {
+        version,
+        date: now_rfc3339(),
+        base: base.to_string(),
+        head: head.to_string(),
+        sender,
+        complete: false,
+        mails,
+    };
+    record.save(patches)?;
+    repo.reference(&sent, head, true, &format!("series send v{version}"))?;
+    deliver(patches, &tree, &mut record, &args)
 }
 
-fn shell_quote(s: &str) -> String {
-    if s.chars()
-        .all(|c| c.is_ascii_alphanumeric() || "-_./=@:".contains(c))
-    {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
+fn resume(patches: &Path, tree: &Path, version: u32, args: &SendArgs) -> Result<()> {
+    let Some(mut record) = SentRecord::load(patches, version)? else {
+        bail!("nothing to resume: there is no record of sending v{version} (patches/sent/v{version}.toml)");
+    };
+    if record.complete {
+        bail!(
+            "v{version} was sent completely on {}; nothing to resume",
+            record.date
+        );
     }
+    if let Some(f) = &args.from {
+        if *f != record.sender {
+            bail!(
+                "v{version} was started as {}; resume it with the same sender",
+                record.sender
+            );
+        }
+    }
+    deliver(patches, tree, &mut record, args)
+}
+
+/// Sends every mail of the record not sent yet, in order, marking each
+/// in the record as soon as git send-email handed it over.
+fn deliver(patches: &Path, tree: &Path, record: &mut SentRecord, args: &SendArgs) -> Result<()> {
+    let dir = SentRecord::mails_dir(patches, record.version);
+    let total = record.mails.len();
+    for i in 0..total {
+        if record.mails[i].sent {
+            continue;
+        }
+        let m = record.mails[i].clone();
+        let file = dir.join(&m.file);
+        if !file.is_file() {
+            bail!(
+                "{} is missing; it holds mail {} of the send (restore it from git)",
+                file.display(),
+                i + 1
+            );
+        }
+        let mut cmd = Command::new("git");
+        cmd.args([
+            "send-email",
+            "--quiet",
+            "--confirm=never",
+            "--no-thread",
+            "--suppress-cc=all",
+            "--8bit-encoding=UTF-8",
+            "--no-format-patch",
+        ])
+        .arg(format!("--from={}", record.sender))
+        .args(m.to.iter().map(|a| format!("--to={a}")))
+        .args(m.cc.iter().map(|a| format!("--cc={a}")))
+        .args(args.smtp_flags())
+        .arg(&file)
+        .current_dir(tree)
+        .stdin(Stdio::null());
+        let out = cmd
+            .output()
+            .context("cannot run git send-email (Debian: apt-get install git-email)")?;
+        if !out.status.success() {
+            let went: Vec<String> = record
+                .mails
+                .iter()
+                .filter(|m| m.sent)
+                .map(|m| format!("  sent: {}", m.subject))
+                .collect();
+            bail!(
+                "git send-email failed on mail {} of {total} ({}): {}\n{} of {total} mails went \
+                 out{}{}\nnothing else was sent; fix the cause and run `tools/series send --resume`",
+                i + 1,
+                m.subject,
+                String::from_utf8_lossy(&out.stderr).trim(),
+                went.len(),
+                if went.is_empty() { "" } else { ":\n" },
+                went.join("\n")
+            );
+        }
+        record.mails[i].sent = true;
+        record.save(patches)?;
+        println!("sent {}/{total}: {}", i + 1, m.subject);
+    }
+    record.complete = true;
+    record.save(patches)?;
+    println!(
+        "v{} sent: {}\nrecorded in {} (commit patches/sent/ with the series); the tree keeps {}",
+        record.version,
+        record.lore_link().unwrap_or_default(),
+        SentRecord::path(patches, record.version).display(),
+        sent_ref(record.version)
+    );
+    Ok(())
 }
 
 #[cfg(test)]
@@ -249,7 +502,31 @@ mod tests {
 
     #[test]
     fn from_must_be_an_identity() {
-        assert!(sender(Some("jane".into())).is_err());
-        assert_eq!(sender(Some("J <j@x>".into())).unwrap(), "J <j@x>");
+        let here = Path::new(".");
+        assert!(sender(Some("jane".into()), here).is_err());
+        assert_eq!(sender(Some("J <j@x>".into()), here).unwrap(), "J <j@x>");
+    }
+
+    #[test]
+    fn thread_headers_go_at_the_end_of_the_header() {
+        let mail = "From 0 x\nFrom: A <a@x>\nSubject: s\n\nbody\n\nmore\n";
+        let got = add_thread_headers(mail, "<2@x>", Some("<1@x>"));
+        assert_eq!(
+            got,
+            "From 0 x\nFrom: A <a@x>\nSubject: s\nMessage-ID: <2@x>\nIn-Reply-To: <1@x>\n\
+             References: <1@x>\n\nbody\n\nmore\n"
+        );
+        assert_eq!(
+            message_id("20261125", "s", 2, 3, 0xabc, "J <j@x.org>"),
+            "<20261125.s-v2-3-00000abc@x.org>"
+        );
+    }
+
+    #[test]
+    fn folded_subject() {
+        assert_eq!(
+            subject_of("From: a\nSubject: [PATCH 0/2] one\n two\nDate: x\n\n"),
+            "[PATCH 0/2] one two"
+        );
     }
 }

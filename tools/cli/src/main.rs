@@ -8,9 +8,14 @@ mod cmd_export;
 mod cmd_kernel;
 mod cmd_list;
 mod cmd_send;
+mod cmd_trailers;
+mod cmd_version;
 mod manifest;
 mod paths;
 mod progress;
+mod recipients;
+mod replies;
+mod sent_record;
 
 use clap::{Parser, Subcommand};
 
@@ -34,6 +39,8 @@ enum Command {
     List(cmd_list::ListArgs),
     Check(cmd_check::CheckArgs),
     Send(cmd_send::SendArgs),
+    Version(cmd_version::VersionArgs),
+    Trailers(cmd_trailers::TrailersArgs),
     Build(cmd_kernel::BuildArgs),
     Boot(cmd_kernel::BootArgs),
     Test(cmd_kernel::TestArgs),
@@ -49,6 +56,8 @@ fn main() {
         Command::List(a) => cmd_list::run(&cli.patches, a),
         Command::Check(a) => cmd_check::run(&cli.patches, a),
         Command::Send(a) => cmd_send::run(&cli.patches, a),
+        Command::Version(a) => cmd_version::run(&cli.patches, a),
+        Command::Trailers(a) => cmd_trailers::run(&cli.patches, a),
         Command::Build(a) => cmd_kernel::build(&cli.patches, a),
         Command::Boot(a) => cmd_kernel::boot(&cli.patches, a),
         Command::Test(a) => cmd_kernel::test(&cli.patches, a),

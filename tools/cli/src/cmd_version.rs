@@ -1,0 +1,173 @@
+//! `series version --next`: start the next version of the series.
+
+use crate::manifest::{Manifest, MANIFEST_FILE};
+use crate::paths;
+use crate::sent_record::{sent_ref, write_atomically, SentRecord};
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Show the series' version, or start the next one.
+///
+/// `--next` moves series.toml from vN to vN+1 and adds an empty
+/// [[changelog]] entry for it; fill it in as you rework the series. vN
+/// stays reachable: its commits are `refs/series/sent/vN` in the tree
+/// (set by `series send`; set here to the tree's HEAD when vN was never
+/// sent by `series send`), its mails and Message-IDs are under
+/// patches/sent/. `series export` then writes `[PATCH vN+1 k/n]` with the
+/// changelog, the link to vN and the range-diff from vN.
+///
+/// Refused when the kernel tree or patches/ has uncommitted changes, so
+/// nothing of vN is lost.
+///
+/// Examples:
+///   tools/series version            # the current version and what was sent
+///   tools/series version --next     # v1 -> v2
+#[derive(Args)]
+#[command(verbatim_doc_comment)]
+pub struct VersionArgs {
+    /// Kernel tree holding the series' commits (default: out/linux).
+    #[arg(long)]
+    pub tree: Option<PathBuf>,
+    /// Start the next version.
+    #[arg(long)]
+    pub next: bool,
+}
+
+/// The manifest text with `version = old` of [series] set to `new` and an
+/// empty changelog entry for `new` appended; comments and layout stay.
+pub fn bump_text(text: &str, old: u32, new: u32) -> Result<String> {
+    let mut out = String::with_capacity(text.len() + 64);
+    let mut section = String::new();
+    let mut done = false;
+    for line in text.split_inclusive('\n') {
+        let t = line.trim();
+        if t.starts_with('[') {
+            section = t.to_string();
+        }
+        let is_version = section == "[series]"
+            && t.split_once('=')
+                .is_some_and(|(k, v)| k.trim() == "version" && v.trim() == old.to_string());
+        if is_version && !done {
+            out.push_str(&format!("version = {new}\n"));
+            done = true;
+        } else {
+            out.push_str(line);
+        }
+    }
+    if !done {
+        bail!("cannot find `version = {old}` in the [series] table");
+    }
+    if !out.ends_with('\n') {
+        out.push('\n');
+    }
+    out.push_str(&format!("\n[[changelog]]\nversion = {new}\nchanges = []\n"));
+    Ok(out)
+}
+
+/// Refuses uncommitted changes under `patches` in the project checkout.
+fn ensure_patches_committed(patches: &Path) -> Result<()> {
+    let out = Command::new("git")
+        .args(["status", "--porcelain", "--", "."])
+        .current_dir(patches)
+        .output()
+        .context("cannot run git status")?;
+    if !out.status.success() {
+        return Ok(()); // not a git checkout: nothing to compare with
+    }
+    let dirty = String::from_utf8_lossy(&out.stdout);
+    if !dirty.trim().is_empty() {
+        bail!(
+            "{} has uncommitted changes:\n{}commit them first, so that v{{N}} stays in the \
+             project's history",
+            patches.display(),
+            dirty
+        );
+    }
+    Ok(())
+}
+
+pub fn run(patches: &Path, args: VersionArgs) -> Result<()> {
+    let manifest = Manifest::load(patches)?;
+    let v = manifest.series.version;
+    let records = SentRecord::load_all(patches)?;
+    if !args.next {
+        println!("{} v{v}", manifest.series.name);
+        for r in &records {
+            let sent = r.mails.iter().filter(|m| m.sent).count();
+            println!(
+                "  v{} sent {} ({sent}/{} mails): {}",
+                r.version,
+                r.date,
+                r.mails.len(),
+                r.lore_link().unwrap_or_default()
+            );
+        }
+        return Ok(());
+    }
+    let tree = paths::resolve_tree(args.tree)?;
+    let repo = git2::Repository::open(&tree)
+        .with_context(|| format!("{} is not a git tree", tree.display()))?;
+    series_apply::checks::ensure_clean(&repo)?;
+    ensure_patches_committed(patches)?;
+    if manifest.changelog.iter().any(|c| c.version == v + 1) {
+        bail!("series.toml already has a changelog entry for v{}", v + 1);
+    }
+    let record = records.iter().find(|r| r.version == v);
+    if let Some(r) = record {
+        if !r.complete {
+            bail!("the send of v{v} is not finished; run `tools/series send --resume` first");
+        }
+    }
+    let sent = sent_ref(v);
+    let kept = match repo.refname_to_id(&sent) {
+        Ok(id) => id,
+        Err(_) => {
+            let head = repo.head()?.peel_to_commit()?.id();
+            repo.reference(&sent, head, false, &format!("series version: v{v}"))?;
+            head
+        }
+    };
+    let path = patches.join(MANIFEST_FILE);
+    let text = std::fs::read_to_string(&path)?;
+    let new_text = bump_text(&text, v, v + 1)?;
+    let check = Manifest::parse(&new_text).context("the bumped manifest does not parse")?;
+    assert_eq!(check.series.version, v + 1);
+    write_atomically(&path, new_text.as_bytes())?;
+    println!(
+        "{} is now v{}; v{v} is {sent} ({}) in {}{}",
+        manifest.series.name,
+        v + 1,
+        &kept.to_string()[..12],
+        tree.display(),
+        match record {
+            Some(r) => format!(", sent as {}", r.lore_link().unwrap_or_default()),
+            None => " (never sent by `series send`: no link, no range-diff)".into(),
+        }
+    );
+    println!(
+        "next: rework the commits, list the changes under [[changelog]] version = {} in {}, \
+         then `tools/series export`",
+        v + 1,
+        path.display()
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bumps_only_the_series_version() {
+        let text = "# c\n[series]\nname = \"x\"\nversion = 1\n\n[[changelog]]\nversion = 1\nchanges = [\"Initial posting.\"]\n";
+        let got = bump_text(text, 1, 2).unwrap();
+        assert_eq!(
+            got,
+            "# c\n[series]\nname = \"x\"\nversion = 2\n\n[[changelog]]\nversion = 1\n\
+             changes = [\"Initial posting.\"]\n\n[[changelog]]\nversion = 2\nchanges = []\n"
+        );
+        assert!(bump_text(text, 3, 4).is_err());
+    }
+}
