@@ -201,7 +201,17 @@ pub fn run(patches: &Path, args: TrailersArgs) -> Result<()> {
     };
     let mut adds: HashMap<git2::Oid, Vec<(String, String)>> = HashMap::new();
     let mut notes = Vec::new();
-    for r in replies.iter().filter(|r| !r.trailers.is_empty()) {
+    // Trailers come from replies: not from patches (a resent copy carries
+    // its own trailers) nor from the series' own mails.
+    let is_reply = |r: &&Reply| {
+        !r.trailers.is_empty()
+            && !r.has_diff()
+            && !r
+                .message_id
+                .as_ref()
+                .is_some_and(|id| recorded.contains_key(id))
+    };
+    for r in replies.iter().filter(is_reply) {
         let to: Vec<git2::Oid> = match target(r)? {
             Target::Cover => commits.clone(),
             Target::Commit(c) => vec![c],

@@ -262,7 +262,7 @@ pub struct VersionNotes {
 /// Items with several lines keep them, indented by two spaces.
 pub fn changelog_lines(notes: &[VersionNotes]) -> Vec<Vec<u8>> {
     let mut sorted: Vec<&VersionNotes> = notes.iter().collect();
-    sorted.sort_by(|a, b| b.version.cmp(&a.version));
+    sorted.sort_by_key(|n| std::cmp::Reverse(n.version));
     let mut out = Vec::new();
     if sorted.is_empty() {
         return out;
