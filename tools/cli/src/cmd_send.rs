@@ -312,6 +312,18 @@ pub fn run(patches: &Path, args: SendArgs) -> Result<()> {
         ),
         None => {}
     }
+    if version > 1
+        && !manifest
+            .changelog
+            .iter()
+            .any(|c| c.version == version && !c.changes.is_empty())
+    {
+        bail!(
+            "the [[changelog]] entry of v{version} in series.toml is empty: say what changed since \
+             v{} before sending (the cover letter carries it)",
+            version - 1
+        );
+    }
     let sender = sender(args.from.clone(), &tree)?;
     let head = ensure_exported(&manifest, patches, &tree)?;
     let planned = plan(patches, &tree, &manifest, &sender)?;

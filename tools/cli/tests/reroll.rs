@@ -47,6 +47,39 @@ fn v2_carries_changelog_link_and_range_diff_and_applies() {
         "{bumped}"
     );
     let v1_tip = f.git(&["rev-parse", "refs/series/sent/v1"]);
+    let err = f.series_err(&["send", "--from", AUTHOR]);
+    assert!(err.contains("changelog") && err.contains("empty"), "{err}");
+
+    // A fresh tree gets v1's commits back from patches/sent/v1.
+    let v1_base = f.git(&["rev-parse", "refs/series/base"]);
+    let rebuilt = f.dir.path().join("rebuilt");
+    git(
+        f.dir.path(),
+        &f.home,
+        &["clone", "-q", f.tree.to_str().unwrap(), "rebuilt"],
+    );
+    git(
+        &rebuilt,
+        &f.home,
+        &["reset", "-q", "--hard", v1_base.trim()],
+    );
+    git(
+        &rebuilt,
+        &f.home,
+        &["update-ref", "refs/series/base", "HEAD"],
+    );
+    let sent_dir = f.patches.join("sent/v1");
+    f.series_ok(&[
+        "apply",
+        "--series",
+        sent_dir.to_str().unwrap(),
+        "--tree",
+        rebuilt.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        git(&rebuilt, &f.home, &["rev-parse", "HEAD^{tree}"]),
+        f.git(&["rev-parse", "refs/series/sent/v1^{tree}"])
+    );
 
     // Rework: patch 2 changes, patch 3 is rebuilt on it.
     f.git(&["reset", "-q", "--hard", "HEAD~2"]);
