@@ -278,11 +278,39 @@ pub fn changelog_lines(notes: &[VersionNotes]) -> Vec<Vec<u8>> {
             .as_ref()
             .map(|l| format!("Link to v{}: {l}", n.version.saturating_sub(1)));
         for item in n.changes.iter().chain(link.iter()) {
-            for (i, line) in item.trim_end().lines().enumerate() {
-                let lead = if i == 0 { "- " } else { "  " };
-                out.push(format!("{lead}{}", line.trim_end()).into_bytes());
+            let mut first = true;
+            for line in item.trim_end().lines() {
+                for piece in wrap_words(line.trim_end(), CHANGELOG_WIDTH - 2) {
+                    let lead = if first { "- " } else { "  " };
+                    first = false;
+                    out.push(format!("{lead}{piece}").into_bytes());
+                }
             }
         }
+    }
+    out
+}
+
+/// Changelog lines are wrapped to this many columns (the kernel's 75 for
+/// commit messages, less a margin for quoting in replies).
+const CHANGELOG_WIDTH: usize = 72;
+
+/// `text` cut at spaces into pieces of at most `width` characters (a
+/// longer word, such as a URL, stays whole on its own line).
+fn wrap_words(text: &str, width: usize) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ').filter(|w| !w.is_empty()) {
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
+            out.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() || out.is_empty() {
+        out.push(line);
     }
     out
 }
@@ -400,6 +428,23 @@ MIME-Version: 1.0\n\nBlurb one.\n\nBlurb (2):\n  only one\n\nA U Thor (2):\n  x\
         blurb.extend(lines);
         strip_changelog(&mut blurb);
         assert_eq!(blurb, kept[..4].to_vec(), "only the changelog block goes");
+    }
+
+    #[test]
+    fn long_changelog_items_are_wrapped() {
+        let notes = [VersionNotes {
+            version: 2,
+            changes: vec![format!("{} end", "word ".repeat(30))],
+            previous_link: None,
+        }];
+        let lines = changelog_lines(&notes);
+        assert!(lines.iter().all(|l| l.len() <= 72), "{lines:?}");
+        assert_eq!(lines[2].len(), 2 + 69);
+        assert!(lines[3].starts_with(b"  word"));
+        assert_eq!(
+            wrap_words("https://a-very-long-url", 5),
+            ["https://a-very-long-url"]
+        );
     }
 
     #[test]
