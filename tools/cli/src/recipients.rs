@@ -111,6 +111,17 @@ pub fn trailer_addresses(mail: &str) -> Vec<String> {
         .collect()
 }
 
+/// `"Joerg Roedel (AMD)" <joro@8bytes.org> (maintainer:IOMMU)` → the
+/// address and `maintainer:IOMMU`: the role is the last parenthesis, the
+/// name may hold others.
+fn address_and_role(line: &str) -> (&str, &str) {
+    let line = line.trim();
+    match line.strip_suffix(')').and_then(|l| l.rsplit_once(" (")) {
+        Some((addr, role)) => (addr.trim(), role),
+        None => (line, ""),
+    }
+}
+
 pub fn for_patch(
     tree: &Path,
     maintainers: &Path,
@@ -153,8 +164,7 @@ pub fn for_patch(
     let mut r = Recipients::default();
     let mut cc = Vec::new();
     for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let (addr, role) = line.split_once(" (").unwrap_or((line, ""));
-        let addr = addr.trim();
+        let (addr, role) = address_and_role(line);
         if addr.is_empty() {
             continue;
         }
@@ -191,6 +201,22 @@ mod tests {
         let u = Recipients::union(&[&a, &b]);
         assert_eq!(u.to, ["M <m@x>", "R Two <R@x>"]);
         assert_eq!(u.cc, ["list@x"]);
+    }
+
+    #[test]
+    fn roles_are_the_last_parenthesis() {
+        assert_eq!(
+            address_and_role("\"Joerg Roedel (AMD)\" <joro@8bytes.org> (maintainer:IOMMU)"),
+            (
+                "\"Joerg Roedel (AMD)\" <joro@8bytes.org>",
+                "maintainer:IOMMU"
+            )
+        );
+        assert_eq!(
+            address_and_role("iommu@lists.linux.dev (open list:IOMMU)"),
+            ("iommu@lists.linux.dev", "open list:IOMMU")
+        );
+        assert_eq!(address_and_role("x@y"), ("x@y", ""));
     }
 
     #[test]
