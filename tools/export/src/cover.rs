@@ -277,7 +277,7 @@ pub fn changelog_lines(notes: &[VersionNotes]) -> Vec<Vec<u8>> {
             .previous_link
             .as_ref()
             .map(|l| format!("Link to v{}: {l}", n.version.saturating_sub(1)));
-        for item in n.changes.iter().chain(link.iter()) {
+        for item in &n.changes {
             let mut first = true;
             for line in item.trim_end().lines() {
                 for piece in wrap_words(line.trim_end(), CHANGELOG_WIDTH - 2) {
@@ -286,6 +286,10 @@ pub fn changelog_lines(notes: &[VersionNotes]) -> Vec<Vec<u8>> {
                     out.push(format!("{lead}{piece}").into_bytes());
                 }
             }
+        }
+        // The link stays on one line, whatever its length, as b4 writes it.
+        if let Some(link) = link {
+            out.push(format!("- {link}").into_bytes());
         }
     }
     out
@@ -435,10 +439,15 @@ MIME-Version: 1.0\n\nBlurb one.\n\nBlurb (2):\n  only one\n\nA U Thor (2):\n  x\
         let notes = [VersionNotes {
             version: 2,
             changes: vec![format!("{} end", "word ".repeat(30))],
-            previous_link: None,
+            previous_link: Some(format!("https://lore.kernel.org/r/{}@x", "i".repeat(70))),
         }];
+        let link = changelog_lines(&notes).pop().unwrap();
+        assert!(link.starts_with(b"- Link to v1: https://") && link.ends_with(b"@x"));
         let lines = changelog_lines(&notes);
-        assert!(lines.iter().all(|l| l.len() <= 72), "{lines:?}");
+        assert!(
+            lines[..lines.len() - 1].iter().all(|l| l.len() <= 72),
+            "{lines:?}"
+        );
         assert_eq!(lines[2].len(), 2 + 69);
         assert!(lines[3].starts_with(b"  word"));
         assert_eq!(
