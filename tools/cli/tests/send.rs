@@ -212,3 +212,20 @@ fn a_send_without_identity_is_refused_and_changes_nothing() {
     assert!(f.git(&["for-each-ref", "refs/series/sent"]).is_empty());
     assert!(smtp.received().is_empty());
 }
+
+#[test]
+fn identity_and_server_come_from_git_sendemail_config() {
+    let f = Fixture::new();
+    let smtp = Smtp::start(&f.dir.path().join("maildir"), None);
+    f.git(&["config", "sendemail.smtpServer", "127.0.0.1"]);
+    f.git(&["config", "sendemail.smtpServerPort", &smtp.port.to_string()]);
+    f.git(&["config", "sendemail.from", "A U Thor <author@example.org>"]);
+    f.git(&["config", "user.name", "Someone Else"]);
+    let out = f.series_ok(&["send", "--send"]);
+    assert!(out.contains("sent 4/4"), "{out}");
+    let got = smtp.received();
+    assert_eq!(got.len(), 4);
+    for m in &got {
+        assert_eq!(header(m, "From").unwrap(), "A U Thor <author@example.org>");
+    }
+}
