@@ -365,3 +365,126 @@ fn abort_without_an_interrupted_apply_changes_nothing() {
     );
     assert_eq!(snapshot(&repo), before);
 }
+
+const MANIFEST: &str = "[series]\nname = \"t\"\nversion = 1\nsubject_prefix = \"PATCH\"\n\n[base]\nrevision = \"base\"\nkernel_version = \"7.2.13\"\n\n[author]\nname = \"A U Thor\"\nemail = \"author@example.org\"\n\n[mail]\nto = []\ncc = []\n";
+
+#[test]
+fn a_non_ascii_subject_survives_export_list_and_apply() {
+    let sb = tempfile::tempdir().unwrap();
+    let repo = sb.path().join("tree");
+    std::fs::create_dir_all(&repo).unwrap();
+    git(&repo, &["init", "-q", "-b", "main"]);
+    std::fs::write(
+        repo.join("Makefile"),
+        "VERSION = 7\nPATCHLEVEL = 2\nSUBLEVEL = 13\n",
+    )
+    .unwrap();
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-q", "-m", "base"]);
+    git(&repo, &["tag", "base"]);
+    for (i, subject) in ["Noël: fix the tree", "Ünïcode first", "é"]
+        .iter()
+        .enumerate()
+    {
+        std::fs::write(repo.join(format!("f{i}.c")), format!("{subject}\n")).unwrap();
+        git(&repo, &["add", "-A"]);
+        git(&repo, &["commit", "-q", "-m", subject]);
+    }
+    let tip = git(&repo, &["rev-parse", "HEAD"]).trim().to_string();
+    let patches = sb.path().join("patches");
+    std::fs::create_dir_all(&patches).unwrap();
+    std::fs::write(patches.join("series.toml"), MANIFEST).unwrap();
+    let out = sb.path().join("out");
+    let p = patches.to_str().unwrap();
+    let export = series(
+        &[
+            "--patches",
+            p,
+            "export",
+            "--tree",
+            repo.to_str().unwrap(),
+            "--base",
+            "base",
+            "--output",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(export.status.success(), "{}", text(&export));
+    std::fs::copy(patches.join("series.toml"), out.join("series.toml")).unwrap();
+    let list = series(&["--patches", out.to_str().unwrap(), "list"], &[]);
+    assert!(list.status.success(), "{}", text(&list));
+    assert!(
+        text(&list).contains("Noël: fix the tree"),
+        "{}",
+        text(&list)
+    );
+
+    git(&repo, &["reset", "-q", "--hard", "base"]);
+    let apply = series(
+        &[
+            "--patches",
+            p,
+            "apply",
+            "--tree",
+            repo.to_str().unwrap(),
+            "--series",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(apply.status.success(), "{}", text(&apply));
+    let subjects = git(&repo, &["log", "--format=%s", "base..HEAD"]);
+    assert_eq!(subjects, "é\nÜnïcode first\nNoël: fix the tree\n");
+    // Same trees as the original commits (the committer differs).
+    assert_eq!(
+        git(&repo, &["rev-parse", "HEAD^{tree}"]),
+        git(&repo, &["rev-parse", &format!("{tip}^{{tree}}")])
+    );
+}
+
+#[test]
+fn export_removes_only_what_it_wrote_and_says_so() {
+    let sb = tempfile::tempdir().unwrap();
+    let (repo, _, _) = fixture(sb.path(), 8, 2);
+    git(&repo, &["tag", "base"]);
+    for i in 0..2 {
+        std::fs::write(repo.join(format!("x{i}.c")), "x\n").unwrap();
+        git(&repo, &["add", "-A"]);
+        git(&repo, &["commit", "-q", "-m", &format!("x: add {i}")]);
+    }
+    let patches = sb.path().join("patches");
+    std::fs::create_dir_all(&patches).unwrap();
+    std::fs::write(patches.join("series.toml"), MANIFEST).unwrap();
+    let out = sb.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("v2-0001-another-version.patch"), "v2\n").unwrap();
+    std::fs::write(out.join("0009-unrelated.patch"), "unrelated\n").unwrap();
+    let args = [
+        "--patches",
+        patches.to_str().unwrap(),
+        "export",
+        "--tree",
+        repo.to_str().unwrap(),
+        "--base",
+        "base",
+        "--output",
+        out.to_str().unwrap(),
+    ];
+    let first = series(&args, &[]);
+    assert!(first.status.success(), "{}", text(&first));
+    assert!(
+        text(&first).contains("left 0009-unrelated.patch alone"),
+        "{}",
+        text(&first)
+    );
+    // One commit fewer: the file export wrote for it is removed, and said so.
+    git(&repo, &["reset", "-q", "--hard", "HEAD~"]);
+    let second = series(&args, &[]);
+    let msg = text(&second);
+    assert!(second.status.success(), "{msg}");
+    assert!(msg.contains("removed 0002-x-add-1.patch"), "{msg}");
+    assert!(out.join("v2-0001-another-version.patch").exists());
+    assert!(out.join("0009-unrelated.patch").exists());
+    assert!(!out.join("0002-x-add-1.patch").exists());
+}
