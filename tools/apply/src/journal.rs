@@ -105,7 +105,7 @@ impl Journal {
     /// interrupted).
     pub fn begin(repo: &Repository) -> Result<Journal> {
         let dir = journal_dir(repo);
-        crashpoint::step();
+        crashpoint::step()?;
         match fs::create_dir(&dir) {
             Ok(()) => {}
             Err(e) if e.kind() == ErrorKind::AlreadyExists => bail!(
@@ -117,7 +117,10 @@ impl Journal {
             }
         }
         let journal = Journal { dir };
-        journal.write_file("pid", format!("{}\n", std::process::id()).as_bytes())?;
+        if let Err(e) = journal.write_file("pid", format!("{}\n", std::process::id()).as_bytes()) {
+            journal.discard();
+            return Err(e);
+        }
         Ok(journal)
     }
 
@@ -129,7 +132,7 @@ impl Journal {
     fn write_file(&self, name: &str, bytes: &[u8]) -> Result<()> {
         let tmp = self.dir.join(format!("{name}.tmp"));
         fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-        crashpoint::step();
+        crashpoint::step()?;
         fs::rename(&tmp, self.dir.join(name))
             .with_context(|| format!("cannot write {}", self.dir.join(name).display()))
     }
@@ -155,7 +158,7 @@ impl Journal {
                 fs::copy(&index, &copy)
                     .with_context(|| format!("cannot save {}", index.display()))?;
             }
-            crashpoint::step();
+            crashpoint::step()?;
         }
         let json = serde_json::to_vec(saved)?;
         self.write_file("saved.json", &json)
@@ -173,7 +176,8 @@ impl Journal {
 
     /// The apply is complete: the journal goes.
     pub fn finish(self) -> Result<()> {
-        crashpoint::step();
+        // A kill point, but no injected failure: everything is in place.
+        let _ = crashpoint::step();
         remove_journal(&self.dir)
     }
 }

@@ -106,7 +106,13 @@ pub fn apply_series(
     };
     match apply_locked(repo, patches, opts, &plan, &journal, &mut locks, &mut saved) {
         Ok(applied) => {
-            journal.finish()?;
+            let dir = journal.dir().to_path_buf();
+            journal.finish().with_context(|| {
+                format!(
+                    "the series was applied, but its journal {} could not be removed; remove it by hand (`series apply --abort` would undo the series)",
+                    dir.display()
+                )
+            })?;
             Ok(applied)
         }
         Err(err) if !saved => {
@@ -163,7 +169,7 @@ fn apply_locked(
 ) -> Result<Applied> {
     for name in plan.lock_names {
         journal.note_lock(name)?;
-        crashpoint::step();
+        crashpoint::step()?;
         let lock = LockFile::take(&journal::git_file(repo, name), &lock_description(name))?;
         locks.push((name.clone(), lock));
     }
@@ -177,6 +183,7 @@ fn apply_locked(
         bail!("HEAD moved while the apply started (another git command ran); run it again");
     }
     let version_drift = check_version(repo, &base, opts)?;
+    check_index_readable(repo)?;
     checks::ensure_clean(repo)?;
 
     let base_tree = base.tree()?;
@@ -235,31 +242,31 @@ fn apply_locked(
     let mut take = |name: &str| taken.remove(name).expect("the lock was taken");
     let mut index = take("index");
     index.replace_with(&journal.new_index_path())?;
-    crashpoint::step();
+    crashpoint::step()?;
     index.commit()?;
     if plan.target != "HEAD" {
         let mut branch = take(plan.target);
         branch.write_all(format!("{last}\n").as_bytes())?;
-        crashpoint::step();
+        crashpoint::step()?;
         branch.commit()?;
     }
     let mut head_lock = take("HEAD");
     if plan.target == "HEAD" {
         head_lock.write_all(format!("{last}\n").as_bytes())?;
-        crashpoint::step();
+        crashpoint::step()?;
         head_lock.commit()?;
     } else if opts.branch.is_some() {
         head_lock.write_all(format!("ref: {}\n", plan.target).as_bytes())?;
-        crashpoint::step();
+        crashpoint::step()?;
         head_lock.commit()?;
     } else {
-        crashpoint::step();
+        crashpoint::step()?;
         head_lock.release()?;
     }
     if plan.base_ref_created {
         let mut base_ref = take(BASE_REF);
         base_ref.write_all(format!("{}\n", base.id()).as_bytes())?;
-        crashpoint::step();
+        crashpoint::step()?;
         base_ref.commit()?;
     }
     Ok(Applied {
@@ -366,7 +373,7 @@ fn append_reflog(
         std::fs::create_dir_all(parent)
             .with_context(|| format!("cannot create {}", parent.display()))?;
     }
-    crashpoint::step();
+    crashpoint::step()?;
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -374,6 +381,27 @@ fn append_reflog(
         .with_context(|| format!("cannot open the reflog {}", path.display()))?;
     f.write_all(format!("{old} {new} {ident}\t{msg}\n").as_bytes())
         .with_context(|| format!("cannot write the reflog {}", path.display()))
+}
+
+/// The text of a libgit2 error without its class and code.
+fn plain(e: git2::Error) -> anyhow::Error {
+    anyhow::anyhow!("{}", e.message())
+}
+
+/// Refuses an index that libgit2 cannot read, saying what to do (git's
+/// split index is the usual cause).
+fn check_index_readable(repo: &Repository) -> Result<()> {
+    match repo.index() {
+        Ok(_) => Ok(()),
+        Err(e) if e.message().contains("extension") => bail!(
+            "the index {} uses a format this tool cannot read ({}); if it is git's split index, run `git update-index --no-split-index` and apply again",
+            repo.path().join("index").display(),
+            e.message()
+        ),
+        Err(e) => Err(plain(e)).with_context(|| {
+            format!("cannot read the index {}", repo.path().join("index").display())
+        }),
+    }
 }
 
 /// Undoes an interrupted apply recorded in `.git/series-apply/`: HEAD,
@@ -477,21 +505,36 @@ fn write_commit(
             Some(e) => {
                 let oid = match &e.content {
                     Content::Blob(oid) => *oid,
-                    Content::Data(d) => repo.blob(d)?,
+                    Content::Data(d) => repo
+                        .blob(d)
+                        .map_err(plain)
+                        .with_context(|| format!("cannot store the new content of {path}"))?,
                 };
                 update.upsert(path, oid, file_mode(e.mode));
             }
         }
     }
-    let tree_id = update.create_updated(repo, &parent.tree()?)?;
-    let tree = repo.find_tree(tree_id)?;
+    let tree_id = update
+        .create_updated(repo, &parent.tree()?)
+        .map_err(plain)
+        .with_context(|| {
+            let paths: Vec<&str> = changes.keys().map(String::as_str).take(5).collect();
+            format!(
+                "cannot build its tree from the changed paths ({}); a path that is both a file and a directory in one patch is not supported",
+                paths.join(", ")
+            )
+        })?;
+    let tree = repo.find_tree(tree_id).map_err(plain)?;
     let when = Time::new(patch.time, patch.tz_offset_minutes);
-    let author =
-        Signature::new(&patch.author_name, &patch.author_email, &when).with_context(|| {
+    let author = Signature::new(&patch.author_name, &patch.author_email, &when)
+        .map_err(plain)
+        .with_context(|| {
             format!(
                 "the author {:?} <{}> is not valid",
                 patch.author_name, patch.author_email
             )
         })?;
-    Ok(repo.commit(None, &author, &author, &patch.message, &tree, &[parent])?)
+    repo.commit(None, &author, &author, &patch.message, &tree, &[parent])
+        .map_err(plain)
+        .context("cannot store the commit")
 }

@@ -193,7 +193,7 @@ fn write_files(
         .context("the repository has no work tree")?
         .to_path_buf();
     for path in &outcome.removals {
-        crashpoint::step();
+        crashpoint::step()?;
         let file = workdir.join(path);
         remove_if_present(&file)?;
         if let Some(index) = index.as_deref_mut() {
@@ -204,7 +204,7 @@ fn write_files(
         prune_empty_dirs(&workdir, &file);
     }
     for (path, oid, mode) in &outcome.writes {
-        crashpoint::step();
+        crashpoint::step()?;
         let file = workdir.join(path);
         let blob = repo
             .find_blob(*oid)

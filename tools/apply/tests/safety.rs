@@ -144,3 +144,18 @@ fn a_subject_starting_with_a_non_ascii_letter_applies_as_git_am_does() {
     git_am(&theirs, &mails, &parsed.patches);
     assert_eq!(log(&ours, "base"), log(&theirs, "base"));
 }
+
+#[test]
+fn a_split_index_is_refused_in_the_tools_own_words() {
+    let sb = Sandbox::new();
+    let (repo, series) = target_and_series(&sb);
+    git(&repo, &["update-index", "--split-index"]);
+    let before = snapshot(&repo);
+    let err = assert_refused(
+        apply(&repo, &series, &ApplyOptions::default()),
+        &["git update-index --no-split-index"],
+        &repo,
+        &before,
+    );
+    assert!(!err.contains("class="), "libgit2 text leaked: {err}");
+}

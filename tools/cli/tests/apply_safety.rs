@@ -488,3 +488,34 @@ fn export_removes_only_what_it_wrote_and_says_so() {
     assert!(out.join("0009-unrelated.patch").exists());
     assert!(!out.join("0002-x-add-1.patch").exists());
 }
+
+#[test]
+fn a_failure_at_any_write_step_restores_the_repository_in_process() {
+    let sb = tempfile::tempdir().unwrap();
+    let (template, series_dir, tip) = fixture(sb.path(), 20, 6);
+    let pristine = snapshot(&template);
+    let mut point = 0u32;
+    loop {
+        point += 1;
+        assert!(point < 2000, "the apply never finished");
+        let repo = sb.path().join(format!("fail{point}"));
+        copy_repo(&template, &repo);
+        let out = series(
+            &apply_args(&repo, &series_dir),
+            &[("SERIES_APPLY_FAIL_AT", &point.to_string())],
+        );
+        if out.status.success() {
+            assert_fully_applied(&repo, &tip);
+            break;
+        }
+        let msg = text(&out);
+        assert!(msg.contains("injected failure"), "point {point}: {msg}");
+        assert!(!msg.contains("restoring failed"), "point {point}: {msg}");
+        assert!(!msg.contains("class="), "point {point}: {msg}");
+        assert_eq!(snapshot(&repo), pristine, "point {point}: {msg}");
+        fsck(&repo);
+        std::fs::remove_dir_all(&repo).unwrap();
+    }
+    eprintln!("failure points: {point}");
+    assert!(point > 30, "too few write steps: {point}");
+}
