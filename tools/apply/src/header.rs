@@ -257,7 +257,7 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 pub fn clean_subject(subject: &str) -> String {
     let mut s = subject;
     loop {
-        if s.len() > 3 && s[..3].eq_ignore_ascii_case("re:") {
+        if s.len() > 3 && s.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("re:")) {
             s = &s[3..];
         } else if s.starts_with([' ', '\t', ':']) {
             s = &s[1..];

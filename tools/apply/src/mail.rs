@@ -64,8 +64,10 @@ pub fn summary_line(files: usize, plus: usize, minus: usize) -> String {
 }
 
 /// Reads a series from a directory of `*.patch` files (sorted by name) or
-/// from an mbox file. A first mail without a diff (or a file named
-/// `*cover-letter.patch`) is the cover letter.
+/// from an mbox file. The first mail is the cover letter when it has no
+/// diff and its subject is numbered `[PATCH 0/N]` (its file name does not
+/// matter); any other mail without a diff is refused, as `git am` stops at
+/// an empty patch.
 pub fn read_series(path: &Path) -> Result<Series> {
     let mut mails = Vec::new();
     if path.is_dir() {
@@ -96,8 +98,7 @@ pub fn read_series(path: &Path) -> Result<Series> {
                 } else {
                     format!("{name} message {}", i + 1)
                 };
-                let cover = name.ends_with("cover-letter.patch");
-                mails.push((source, text, cover));
+                mails.push((source, text));
             }
         }
     } else {
@@ -106,24 +107,25 @@ pub fn read_series(path: &Path) -> Result<Series> {
         let texts = split_mbox(&bytes)
             .with_context(|| format!("{} is not an mbox or a mail", path.display()))?;
         for (i, text) in texts.into_iter().enumerate() {
-            mails.push((format!("mbox message {}", i + 1), text, false));
+            mails.push((format!("mbox message {}", i + 1), text));
         }
     }
     let mut series = Series {
         cover: None,
         patches: Vec::new(),
     };
-    for (index, (source, text, named_cover)) in mails.into_iter().enumerate() {
+    for (index, (source, text)) in mails.into_iter().enumerate() {
         let mail = parse_mail(&source, &text)
             .with_context(|| format!("{source} is not a valid patch mail"))?;
         let has_diff = !diff::parse(&mail.diff)
             .with_context(|| format!("{source}: the diff cannot be read"))?
             .is_empty();
-        if named_cover || (index == 0 && !has_diff) {
+        if index == 0 && !has_diff && numbered_zero(&text) {
             series.cover = Some(mail);
         } else if !has_diff {
             bail!(
-                "{source} (\"{}\") has no diff; only the first mail may be a cover letter",
+                "{source} (\"{}\") has no diff: an empty commit, or a mail that is not a patch (git am stops at it too: \"Patch is empty\"); \
+                 only the first mail may be a cover letter, numbered [PATCH 0/N]",
                 mail.subject
             );
         } else {
@@ -134,6 +136,36 @@ pub fn read_series(path: &Path) -> Result<Series> {
         bail!("{} holds no patches, only a cover letter", path.display());
     }
     Ok(series)
+}
+
+/// True when the mail's Subject is numbered `0/N` in a leading `[...]`
+/// group, as `git format-patch --cover-letter` and b4 number cover letters.
+fn numbered_zero(text: &str) -> bool {
+    let Ok((fields, _)) = read_headers(text) else {
+        return false;
+    };
+    let Some((_, subject)) = fields.iter().find(|(n, _)| n == "subject") else {
+        return false;
+    };
+    let mut rest = subject.trim_start();
+    while let Some(group) = rest.strip_prefix('[') {
+        let Some(end) = group.find(']') else {
+            return false;
+        };
+        let zero = group[..end].split_whitespace().any(|w| {
+            w.split_once('/').is_some_and(|(n, total)| {
+                !n.is_empty()
+                    && n.bytes().all(|b| b == b'0')
+                    && !total.is_empty()
+                    && total.bytes().all(|b| b.is_ascii_digit())
+            })
+        });
+        if zero {
+            return true;
+        }
+        rest = group[end + 1..].trim_start();
+    }
+    false
 }
 
 /// `From <anything> <date with hh:mm:ss> <year>`, the mbox separator as

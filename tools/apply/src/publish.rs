@@ -1,7 +1,10 @@
 //! Making applied commits visible: the work tree files and index entries
-//! the series changed are rewritten (nothing else is read or touched),
-//! then the branch moves. Runs only after every patch applied.
+//! the series changed are rewritten (nothing else is read or touched).
+//! Runs only after every patch applied, with the git locks held and the
+//! journal saved; [`restore_files`] undoes it for `--abort`.
 
+use crate::crashpoint;
+use crate::journal::SavedFile;
 use crate::stage::{ChangeSet, Content, MODE_EXEC, MODE_LINK};
 use anyhow::{bail, Context, Result};
 use git2::{IndexEntry, IndexTime, Oid, Repository, Tree};
@@ -78,48 +81,105 @@ pub fn check_obstructions(repo: &Repository, base: &Tree, outcome: &Outcome) -> 
     Ok(())
 }
 
-/// Writes the changed files and their index entries. If that fails half
-/// way, the files are put back as they are in `base` and the index on
-/// disk is left alone.
-pub fn update_work_tree(repo: &Repository, base: &Tree, outcome: &Outcome) -> Result<()> {
-    let Err(err) = write_files_and_index(repo, outcome) else {
-        return Ok(());
-    };
-    let undo = Outcome {
-        writes: outcome
-            .writes
-            .iter()
-            .map(|(p, _, _)| p)
-            .chain(&outcome.removals)
-            .filter_map(|p| {
-                let e = base.get_path(Path::new(p)).ok()?;
-                Some((p.clone(), e.id(), e.filemode()))
-            })
-            .collect(),
-        removals: outcome
-            .writes
-            .iter()
-            .filter(|(p, _, _)| base.get_path(Path::new(p)).is_err())
-            .map(|(p, _, _)| p.clone())
-            .collect(),
-    };
-    let restored = write_files(repo, &undo, None);
-    if let Ok(mut index) = repo.index() {
-        let _ = index.read(true);
+/// Refuses when a path the series changes is hidden from `git status` by
+/// the assume-unchanged or skip-worktree bit and its work tree copy
+/// differs from the index: writing it would lose that local edit without
+/// a word (git am refuses too: "does not match index").
+pub fn check_hidden_edits(repo: &Repository, base: &Tree, outcome: &Outcome) -> Result<()> {
+    const ASSUME_VALID: u16 = 0x8000;
+    const SKIP_WORKTREE: u16 = 1 << 14;
+    let index = repo.index().context("cannot read the index")?;
+    let workdir = repo.workdir().context("the repository has no work tree")?;
+    let paths = outcome
+        .writes
+        .iter()
+        .map(|(p, _, _)| p)
+        .chain(&outcome.removals);
+    for path in paths {
+        let Some(entry) = index.get_path(Path::new(path), 0) else {
+            continue;
+        };
+        let hidden = if entry.flags & ASSUME_VALID != 0 {
+            "assume-unchanged"
+        } else if entry.flags_extended & SKIP_WORKTREE != 0 {
+            "skip-worktree"
+        } else {
+            continue;
+        };
+        let Ok(in_base) = base.get_path(Path::new(path)) else {
+            continue;
+        };
+        let on_disk = workdir.join(path);
+        let same = match fs::symlink_metadata(&on_disk) {
+            Ok(m) if m.file_type().is_symlink() => {
+                fs::read_link(&on_disk).ok().and_then(|t| {
+                    Oid::hash_object(git2::ObjectType::Blob, t.as_os_str().as_bytes()).ok()
+                }) == Some(in_base.id())
+            }
+            Ok(m) if m.is_file() => {
+                fs::read(&on_disk)
+                    .ok()
+                    .and_then(|b| Oid::hash_object(git2::ObjectType::Blob, &b).ok())
+                    == Some(in_base.id())
+            }
+            _ => false,
+        };
+        if !same {
+            let flag = if hidden == "assume-unchanged" {
+                "--no-assume-unchanged"
+            } else {
+                "--no-skip-worktree"
+            };
+            bail!(
+                "{path} does not match the index: it is marked {hidden}, so `git status` hides a local edit the series would overwrite (git am refuses it too). \
+                 Run `git update-index {flag} {path}`, then commit or stash the edit"
+            );
+        }
     }
-    match restored {
-        Ok(()) => Err(err.context("the work tree could not be updated; it was restored")),
-        Err(e) => Err(err.context(format!(
-            "the work tree could not be updated, and restoring it failed too ({e:#}); run `git reset --hard` in it"
-        ))),
-    }
+    Ok(())
 }
 
-fn write_files_and_index(repo: &Repository, outcome: &Outcome) -> Result<()> {
-    let mut index = repo.index().context("cannot read the index")?;
+/// Writes the changed work tree files and builds the new index in the
+/// file `new_index` (a copy of the current one with the changed entries).
+/// The caller renames it into place under `index.lock`.
+pub fn write_work_tree(repo: &Repository, outcome: &Outcome, new_index: &Path) -> Result<()> {
+    let current = repo.path().join("index");
+    if current.exists() {
+        fs::copy(&current, new_index)
+            .with_context(|| format!("cannot copy the index to {}", new_index.display()))?;
+    }
+    let mut index = git2::Index::open(new_index)
+        .with_context(|| format!("cannot read the index copy {}", new_index.display()))?;
     write_files(repo, outcome, Some(&mut index))?;
-    index.write().context("cannot write the index")?;
+    index
+        .write()
+        .with_context(|| format!("cannot write the new index {}", new_index.display()))?;
     Ok(())
+}
+
+/// Puts the recorded paths back as they were: each path is written with
+/// its original blob and mode, or removed when it did not exist.
+pub fn restore_files(repo: &Repository, files: &[SavedFile]) -> Result<()> {
+    let mut undo = Outcome {
+        writes: Vec::new(),
+        removals: Vec::new(),
+    };
+    for f in files {
+        match &f.before {
+            Some((oid, mode)) => {
+                let oid = Oid::from_str(oid)
+                    .with_context(|| format!("the journal holds a bad id for {}", f.path))?;
+                undo.writes.push((f.path.clone(), oid, *mode));
+            }
+            // A directory there is the original one (the series had not
+            // replaced it yet): keep it.
+            None if repo
+                .workdir()
+                .is_some_and(|w| w.join(&f.path).symlink_metadata().is_ok_and(|m| m.is_dir())) => {}
+            None => undo.removals.push(f.path.clone()),
+        }
+    }
+    write_files(repo, &undo, None)
 }
 
 /// Writes and removes work tree files; records them in `index` if given.
@@ -133,16 +193,22 @@ fn write_files(
         .context("the repository has no work tree")?
         .to_path_buf();
     for path in &outcome.removals {
+        crashpoint::step()?;
         let file = workdir.join(path);
         remove_if_present(&file)?;
         if let Some(index) = index.as_deref_mut() {
-            index.remove_path(Path::new(path))?;
+            index
+                .remove_path(Path::new(path))
+                .with_context(|| format!("cannot remove {path} from the index"))?;
         }
         prune_empty_dirs(&workdir, &file);
     }
     for (path, oid, mode) in &outcome.writes {
+        crashpoint::step()?;
         let file = workdir.join(path);
-        let blob = repo.find_blob(*oid)?;
+        let blob = repo
+            .find_blob(*oid)
+            .with_context(|| format!("the object {oid} for {path} is missing"))?;
         if let Some(parent) = file.parent() {
             if parent.symlink_metadata().is_ok_and(|m| !m.is_dir()) {
                 remove_if_present(parent)?;
@@ -171,7 +237,8 @@ fn write_files(
                 .with_context(|| format!("cannot write {}", file.display()))?;
         }
         if let Some(index) = index.as_deref_mut() {
-            let meta = fs::symlink_metadata(&file)?;
+            let meta = fs::symlink_metadata(&file)
+                .with_context(|| format!("cannot read back {}", file.display()))?;
             index
                 .add(&index_entry(path, *oid, *mode, &meta))
                 .with_context(|| format!("cannot add {path} to the index"))?;

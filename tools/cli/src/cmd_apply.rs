@@ -17,6 +17,23 @@ use std::path::{Path, PathBuf};
 /// tree, a base of another kernel version (see --force-base), binary
 /// patches and paths leaving the tree are refused.
 ///
+/// Only one writer at a time: the apply holds git's own locks (index.lock,
+/// HEAD.lock, the branch's ref lock) from start to end, so a concurrent
+/// `series apply`, `git am` or `git commit` fails at once, and a stale lock
+/// is named with what to do. Before the work tree changes, the original
+/// HEAD, refs, index and the files about to change are saved in
+/// .git/series-apply/. If the apply is killed half way, the next apply
+/// refuses and names the recovery:
+///   tools/series apply --abort [--tree DIR]
+/// restores HEAD, the branch, the index (byte for byte) and the files, and
+/// removes the locks.
+///
+/// Stricter than `git am`: paths that leave the tree (`..`, absolute,
+/// .git/, through a symbolic link, over an untracked file) and binary
+/// patches are refused; an empty patch (no diff) is refused unless it is
+/// the cover letter (`[PATCH 0/N]`, no diff); an assume-unchanged or
+/// skip-worktree file with a local edit is refused like git am does.
+///
 /// Examples:
 ///   tools/series apply                          # patches/ onto out/linux
 ///   tools/series apply --tree ~/linux --branch dma-owner-v1
@@ -36,6 +53,10 @@ pub struct ApplyArgs {
     /// Apply even when the tree's Makefile version differs from the manifest's base.
     #[arg(long)]
     pub force_base: bool,
+    /// Undo an interrupted apply: restore HEAD, branch, index and files as
+    /// they were before it, and remove its locks.
+    #[arg(long, conflicts_with_all = ["branch", "series", "force_base"])]
+    pub abort: bool,
 }
 
 pub fn run(patches: &Path, args: ApplyArgs) -> Result<()> {
@@ -58,6 +79,9 @@ pub fn run(patches: &Path, args: ApplyArgs) -> Result<()> {
             tree.display()
         )
     })?;
+    if args.abort {
+        return abort(&repo, &tree);
+    }
     let series = read_series(&series_path)?;
     if let Some(cover) = &series.cover {
         println!(
@@ -101,6 +125,27 @@ pub fn run(patches: &Path, args: ApplyArgs) -> Result<()> {
             series_apply::BASE_REF,
             &applied.base.to_string()[..12]
         );
+    }
+    Ok(())
+}
+
+fn abort(repo: &git2::Repository, tree: &Path) -> Result<()> {
+    let restored = series_apply::abort(repo)
+        .with_context(|| format!("cannot abort the apply on {}", tree.display()))?;
+    if restored.had_changes {
+        println!(
+            "restored {}: HEAD, branch, index and {} files are as before the interrupted apply",
+            tree.display(),
+            restored.files
+        );
+    } else {
+        println!(
+            "the interrupted apply on {} had not changed anything yet",
+            tree.display()
+        );
+    }
+    for lock in &restored.locks_removed {
+        println!("  removed its lock {}", lock.display());
     }
     Ok(())
 }

@@ -18,8 +18,12 @@ use std::path::{Path, PathBuf};
 /// 3 lines of context, --stat=72, .gitattributes diff drivers cpp/dts/rust).
 /// N and PREFIX come from patches/series.toml (`-v N` only when N > 1, which
 /// also names the files vN-NNNN-*.patch). The cover letter keeps its From,
-/// Date, Subject and blurb; its shortlog and diffstat are regenerated. Stale
-/// NNNN-*.patch files are removed; other files in patches/ are left alone.
+/// Date, Subject and blurb; its shortlog and diffstat are regenerated. The
+/// names and blob ids of the files written are recorded in
+/// DIR/.series-export; a later export removes a stale patch file only when
+/// it is in that record and unchanged since. Patch files export did not
+/// write (another tool's, another version's) or that were edited are left
+/// alone and listed; other files in the directory are not touched.
 /// Binary changes, merges and empty commits are refused.
 ///
 /// The cover letter ends its blurb with the changelog of every version
@@ -87,7 +91,13 @@ pub fn run(patches: &Path, args: ExportArgs) -> Result<()> {
         report.removed.len()
     );
     for name in &report.removed {
-        println!("  removed stale {name}");
+        println!("  removed {name} (written by an earlier export, no longer in the series)");
+    }
+    for name in &report.kept_edited {
+        println!("  kept {name}: an earlier export wrote it, but it was edited since; remove it yourself if it is stale");
+    }
+    for name in &report.not_ours {
+        println!("  left {name} alone: series export did not write it");
     }
     Ok(())
 }

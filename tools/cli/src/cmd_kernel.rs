@@ -591,6 +591,7 @@ fn prepare_patched(patches: &Path, tree: &Path) -> Result<()> {
             branch: None,
             series: None,
             force_base: false,
+            abort: false,
         },
     )
 }

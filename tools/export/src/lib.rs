@@ -44,7 +44,9 @@ use git2::{Commit, Oid, Repository, Sort};
 use std::path::{Path, PathBuf};
 
 pub use cover::VersionNotes;
-pub use output::{check, existing_patch_files, is_patch_file_name, write, WriteReport};
+pub use output::{
+    check, existing_patch_files, is_patch_file_name, read_record, write, WriteReport, RECORD_FILE,
+};
 
 /// The ref `series base` and `series apply` set to the series' base commit.
 pub const BASE_REF: &str = "refs/series/base";

@@ -1,10 +1,17 @@
 //! Writing a generated series into the patches directory (atomically,
-//! removing stale patch files, leaving everything else alone) and checking
-//! a directory against it.
+//! removing the stale patch files it wrote before, leaving everything
+//! else alone) and checking a directory against it.
+//!
+//! What export wrote is recorded in [`RECORD_FILE`] in the directory: one
+//! line `<git blob id> <file name>` per file. A later export removes a
+//! patch file only when the record lists it and it still holds what was
+//! written; an unrelated `0001-x.patch`, another version's `v2-0001-…`
+//! that export did not write, or a file edited since, stays.
 
 use crate::GeneratedFile;
 use anyhow::{Context, Result};
 use similar::TextDiff;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// True for names format-patch makes: `[vN-]NNNN-anything.patch`.
@@ -40,16 +47,89 @@ pub fn existing_patch_files(dir: &Path) -> Result<Vec<String>> {
     Ok(names)
 }
 
+/// The record of the files export wrote into a directory.
+pub const RECORD_FILE: &str = ".series-export";
+
 /// What [`write`] changed.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct WriteReport {
     pub written: Vec<String>,
     pub unchanged: Vec<String>,
+    /// Stale patch files export had written, removed.
     pub removed: Vec<String>,
+    /// Stale patch files export had written but that were edited since: kept.
+    pub kept_edited: Vec<String>,
+    /// Patch-named files export did not write (not in the record): kept.
+    pub not_ours: Vec<String>,
 }
 
-/// Writes `files` into `dir` (each through a temporary file and a rename)
-/// and removes the patch files of `dir` that are not among them.
+fn blob_id(bytes: &[u8]) -> String {
+    git2::Oid::hash_object(git2::ObjectType::Blob, bytes)
+        .map(|o| o.to_string())
+        .unwrap_or_default()
+}
+
+/// The record of `dir`: file name → blob id of what export wrote.
+pub fn read_record(dir: &Path) -> Result<BTreeMap<String, String>> {
+    let path = dir.join(RECORD_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    Ok(text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once(' '))
+        .map(|(id, name)| (name.to_string(), id.to_string()))
+        .collect())
+}
+
+fn write_record(dir: &Path, files: &[GeneratedFile]) -> Result<()> {
+    let mut text = String::from(
+        "# Files `series export` wrote here (blob id, name); it removes only these.\n",
+    );
+    for f in files {
+        text.push_str(&format!("{} {}\n", blob_id(&f.contents), f.name));
+    }
+    let tmp = dir.join(format!("{RECORD_FILE}.tmp-{}", std::process::id()));
+    std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, dir.join(RECORD_FILE))
+        .with_context(|| format!("cannot write {}", dir.join(RECORD_FILE).display()))
+}
+
+/// Stale patch files of `dir` (not in `files`), sorted into those export
+/// wrote and may remove, those it wrote but were edited since, and those
+/// it never wrote.
+fn stale_files(
+    dir: &Path,
+    files: &[GeneratedFile],
+) -> Result<(Vec<String>, Vec<String>, Vec<String>)> {
+    let record = read_record(dir)?;
+    let (mut ours, mut edited, mut foreign) = (Vec::new(), Vec::new(), Vec::new());
+    for name in existing_patch_files(dir)? {
+        if files.iter().any(|f| f.name == name) {
+            continue;
+        }
+        match record.get(&name) {
+            Some(id) => {
+                let now = std::fs::read(dir.join(&name))
+                    .with_context(|| format!("cannot read {}", dir.join(&name).display()))?;
+                if &blob_id(&now) == id {
+                    ours.push(name);
+                } else {
+                    edited.push(name);
+                }
+            }
+            None => foreign.push(name),
+        }
+    }
+    Ok((ours, edited, foreign))
+}
+
+/// Writes `files` into `dir` (each through a temporary file and a rename),
+/// removes the stale patch files that an earlier export wrote there (and
+/// that nobody edited since), and records what it wrote.
 pub fn write(dir: &Path, files: &[GeneratedFile]) -> Result<WriteReport> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut report = WriteReport::default();
@@ -66,18 +146,21 @@ pub fn write(dir: &Path, files: &[GeneratedFile]) -> Result<WriteReport> {
             .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
         report.written.push(f.name.clone());
     }
-    for name in existing_patch_files(dir)? {
-        if !files.iter().any(|f| f.name == name) {
-            let path = dir.join(&name);
-            std::fs::remove_file(&path)
-                .with_context(|| format!("cannot remove the stale {}", path.display()))?;
-            report.removed.push(name);
-        }
+    let (ours, edited, foreign) = stale_files(dir, files)?;
+    for name in ours {
+        let path = dir.join(&name);
+        std::fs::remove_file(&path)
+            .with_context(|| format!("cannot remove the stale {}", path.display()))?;
+        report.removed.push(name);
     }
+    report.kept_edited = edited;
+    report.not_ours = foreign;
+    write_record(dir, files)?;
     Ok(report)
 }
 
-/// A unified diff from the patch files of `dir` to `files`; None when equal.
+/// A unified diff from the patch files of `dir` to `files` (the files
+/// [`write`] would write or remove); None when equal.
 pub fn check(dir: &Path, files: &[GeneratedFile]) -> Result<Option<String>> {
     let mut out = String::new();
     for f in files {
@@ -102,19 +185,17 @@ pub fn check(dir: &Path, files: &[GeneratedFile]) -> Result<Option<String>> {
                 .to_string(),
         );
     }
-    for name in existing_patch_files(dir)? {
-        if !files.iter().any(|f| f.name == name) {
-            let old = std::fs::read(dir.join(&name))?;
-            let old_text = String::from_utf8_lossy(&old);
-            let diff = TextDiff::from_lines(old_text.as_ref(), "");
-            out.push_str(
-                &diff
-                    .unified_diff()
-                    .context_radius(3)
-                    .header(&format!("a/{name}"), "/dev/null")
-                    .to_string(),
-            );
-        }
+    for name in stale_files(dir, files)?.0 {
+        let old = std::fs::read(dir.join(&name))?;
+        let old_text = String::from_utf8_lossy(&old);
+        let diff = TextDiff::from_lines(old_text.as_ref(), "");
+        out.push_str(
+            &diff
+                .unified_diff()
+                .context_radius(3)
+                .header(&format!("a/{name}"), "/dev/null")
+                .to_string(),
+        );
     }
     Ok((!out.is_empty()).then_some(out))
 }

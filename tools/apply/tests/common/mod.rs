@@ -196,6 +196,8 @@ pub struct Snapshot {
     pub refs: String,
     pub index: Vec<u8>,
     pub files: BTreeMap<String, String>,
+    /// Lock files and the apply journal in .git: none may be left behind.
+    pub leftovers: Vec<String>,
 }
 
 pub fn snapshot(repo: &Path) -> Snapshot {
@@ -206,7 +208,30 @@ pub fn snapshot(repo: &Path) -> Snapshot {
         refs: git(repo, &["for-each-ref", "--format=%(refname) %(objectname)"]),
         index: std::fs::read(repo.join(".git/index")).unwrap_or_default(),
         files,
+        leftovers: git_leftovers(&repo.join(".git")),
     }
+}
+
+fn git_leftovers(git_dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut dirs = vec![git_dir.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let rel = path
+                .strip_prefix(git_dir)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            if rel.ends_with(".lock") || rel.starts_with("series-apply") {
+                found.push(rel);
+            } else if path.is_dir() && rel != "objects" {
+                dirs.push(path);
+            }
+        }
+    }
+    found.sort();
+    found
 }
 
 fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {

@@ -203,11 +203,13 @@ impl TestRepo {
     }
 }
 
-/// Files of `dir` (name, bytes), sorted by name.
+/// Files of `dir` (name, bytes), sorted by name, without export's record
+/// of what it wrote (git format-patch writes none).
 pub fn read_dir(dir: &Path) -> Vec<GeneratedFile> {
     let mut files: Vec<GeneratedFile> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap())
+        .filter(|e| e.file_name() != series_export::RECORD_FILE)
         .map(|e| GeneratedFile {
             name: e.file_name().to_string_lossy().into_owned(),
             contents: std::fs::read(e.path()).unwrap(),
