@@ -202,7 +202,7 @@ pub fn build(_patches: &Path, a: BuildArgs) -> Result<()> {
 }
 
 /// The build directory a bzImage came from (`<dir>/arch/x86/boot/bzImage`).
-fn build_dir_of(kernel: &Path) -> Option<PathBuf> {
+pub(crate) fn build_dir_of(kernel: &Path) -> Option<PathBuf> {
     let dir = kernel.parent()?.parent()?.parent()?.parent()?;
     dir.join(".config").is_file().then(|| dir.to_path_buf())
 }

@@ -84,6 +84,22 @@ fn default_kernels(config: &str) -> Vec<(String, PathBuf)> {
         .collect()
 }
 
+/// The built sides of a run report and their kernels.
+fn report_kernels(report: &serde_json::Value) -> Vec<(String, PathBuf)> {
+    report["sides"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|s| s["status"] == "built")
+        .filter_map(|s| {
+            Some((
+                s["name"].as_str()?.to_string(),
+                PathBuf::from(s["kernel"].as_str()?),
+            ))
+        })
+        .collect()
+}
+
 fn parse_kernels(list: &[String]) -> Result<Vec<(String, PathBuf)>> {
     list.iter()
         .map(|s| {
@@ -121,7 +137,16 @@ fn stage_artifacts(
     let k = dir.join("bzImage");
     std::fs::copy(kernel, &k)
         .with_context(|| format!("cannot copy {} to {}", kernel.display(), k.display()))?;
-    let tests = cmd_kernel::tests_for_kernel(kernel, tests)?;
+    // The guest tests `run`/`test` booted with this kernel (run builds both
+    // sides' tests from the patched tree), else built now for it.
+    let built = cmd_kernel::build_dir_of(kernel)
+        .map(|bd| bd.join("guest"))
+        .filter(|g| g.join("run-tests.sh").is_file());
+    let tests = match (tests, built) {
+        (Some(t), _) => t,
+        (None, Some(g)) => g,
+        (None, None) => cmd_kernel::tests_for_kernel(kernel, None)?,
+    };
     let i = dir.join("initramfs.cpio");
     cmd_kernel::make_initramfs(&tests, &i)?;
     let art = |path: PathBuf, file: &str| -> Result<Artifact> {
@@ -344,10 +369,22 @@ fn compare(report: &serde_json::Value, outcomes: &[JobOutcome]) -> (Vec<String>,
 pub fn run(_patches: &Path, a: LavaArgs) -> Result<()> {
     let iommus = Viommu::parse_list(&a.iommu)?;
     let run_iommus = Viommu::parse_list(&a.run_iommu)?;
-    let kernels = if a.kernels.is_empty() {
-        default_kernels(&a.config)
-    } else {
-        parse_kernels(&a.kernels)?
+    let report_json = match &a.compare {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            Some(
+                serde_json::from_str::<serde_json::Value>(&text).with_context(|| {
+                    format!("{} is not a run report (report.json)", path.display())
+                })?,
+            )
+        }
+        None => None,
+    };
+    let kernels = match (&report_json, a.kernels.is_empty()) {
+        (_, false) => parse_kernels(&a.kernels)?,
+        (Some(r), true) => report_kernels(r),
+        (None, true) => default_kernels(&a.config),
     };
     if kernels.is_empty() {
         bail!(
@@ -419,12 +456,8 @@ pub fn run(_patches: &Path, a: LavaArgs) -> Result<()> {
     let mut failed = outcomes
         .iter()
         .any(|o| o.job_result.as_deref() != Some("pass"));
-    if let Some(report) = &a.compare {
-        let text = std::fs::read_to_string(report)
-            .with_context(|| format!("cannot read {}", report.display()))?;
-        let report_json: serde_json::Value = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not a run report (report.json)", report.display()))?;
-        let (diffs, notes) = compare(&report_json, &outcomes);
+    if let Some(report_json) = &report_json {
+        let (diffs, notes) = compare(report_json, &outcomes);
         for n in &notes {
             println!("note: {n}");
         }
@@ -447,4 +480,89 @@ pub fn run(_patches: &Path, a: LavaArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(side: &str, iommu: Viommu, cases: &[(&str, &str)]) -> JobOutcome {
+        JobOutcome {
+            job: format!("series-{side}-{}", iommu.name()),
+            side: side.into(),
+            iommu,
+            seconds: 1.0,
+            lava_run_exit: Some(0),
+            job_result: Some("pass".into()),
+            cases: cases
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            log: "l".into(),
+        }
+    }
+
+    fn report(hotplug: &str) -> serde_json::Value {
+        serde_json::json!({"sides": [{"name": "base", "status": "built", "kernel": "/k"}],
+            "boots": [{"side": "base", "iommu": "virtio", "tests": [
+                {"name": "dma_owner", "outcome": "skip"},
+                {"name": "hotplug", "outcome": hotplug},
+                {"name": "iommufd", "outcome": "fail"}]}]})
+    }
+
+    #[test]
+    fn compare_finds_equal_tables_and_each_difference() {
+        let lava = outcome(
+            "base",
+            Viommu::Virtio,
+            &[
+                ("dma_owner", "skip"),
+                ("hotplug", "skip"),
+                ("iommufd", "fail"),
+            ],
+        );
+        // The report ran hotplug with the relay: a note, not a difference.
+        let (diffs, notes) = compare(&report("pass"), std::slice::from_ref(&lava));
+        assert!(diffs.is_empty(), "{diffs:?}");
+        assert_eq!(notes.len(), 1);
+        // Without the relay on both sides: plainly equal.
+        let (diffs, notes) = compare(&report("skip"), std::slice::from_ref(&lava));
+        assert!(diffs.is_empty() && notes.is_empty());
+        // A different outcome, a missing case, an extra case, a failed job.
+        let mut other = outcome(
+            "base",
+            Viommu::Virtio,
+            &[("dma_owner", "pass"), ("extra", "pass")],
+        );
+        other.job_result = Some("fail".into());
+        let (diffs, _) = compare(&report("pass"), &[other]);
+        assert_eq!(diffs.len(), 5, "{diffs:?}");
+        // A job without a boot in the report.
+        let (diffs, _) = compare(&report("pass"), &[outcome("patched", Viommu::Amd, &[])]);
+        assert_eq!(diffs.len(), 1);
+        assert_eq!(
+            report_kernels(&report("pass")),
+            vec![("base".to_string(), PathBuf::from("/k"))]
+        );
+    }
+
+    #[test]
+    fn kernel_names_are_checked() {
+        assert!(parse_kernels(&["base=/x".into()]).is_ok());
+        assert!(parse_kernels(&["/x".into()]).is_err());
+        assert!(parse_kernels(&["a b=/x".into()]).is_err());
+    }
+
+    #[test]
+    fn lava_table_uses_the_run_layout() {
+        let t = table(&[outcome(
+            "base",
+            Viommu::Intel,
+            &[("hotplug", "skip"), ("iommufd", "fail")],
+        )]);
+        assert!(t.contains("intel base"), "{t}");
+        assert!(t.contains("FAIL"), "{t}");
+        let last = t.lines().last().unwrap();
+        assert!(last.starts_with("(lava job)") && last.ends_with("| pass"), "{t}");
+    }
 }
