@@ -208,10 +208,11 @@ fn run_job(id: usize, spec: &JobSpec, job: &Path, device: &Path, out: &Path) -> 
         .arg("--device")
         .arg(device)
         .arg(job)
-        .stdout(std::fs::File::create(&log)?)
-        .stderr(std::fs::File::create(
-            out.join("lava-run").join(format!("{name}.err")),
+        // lava-run logs (one YAML mapping a line) to stderr.
+        .stdout(std::fs::File::create(
+            out.join("lava-run").join(format!("{name}.out")),
         )?)
+        .stderr(std::fs::File::create(&log)?)
         .status()
         .with_context(|| format!("cannot run {LAVA_RUN} (install lava-dispatcher: ci/setup)"))?;
     let seconds = start.elapsed().as_secs_f64();
