@@ -564,6 +564,9 @@ mod tests {
         assert!(t.contains("intel base"), "{t}");
         assert!(t.contains("FAIL"), "{t}");
         let last = t.lines().last().unwrap();
-        assert!(last.starts_with("(lava job)") && last.ends_with("| pass"), "{t}");
+        assert!(
+            last.starts_with("(lava job)") && last.ends_with("| pass"),
+            "{t}"
+        );
     }
 }

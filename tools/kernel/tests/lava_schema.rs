@@ -77,3 +77,57 @@ fn the_whole_matrix_is_valid_for_lava() {
     assert!(!ok, "{text}");
     assert_eq!(text.matches("INVALID").count(), 2, "{text}");
 }
+
+/// The monitor's pattern, run by Python's `re` (the engine pexpect and so
+/// LAVA use) over a console with nested KTAP, gives the same top-level
+/// outcomes as our own KTAP parser.
+#[test]
+fn monitor_pattern_reads_top_level_ktap_like_our_parser() {
+    let console = "SERIES-BOOTED\r\nKTAP version 1\r\n1..5\r\n    KTAP version 1\r\n    1..2\r\n\
+        \x20   ok 1 cycle_1\r\n    not ok 2 cycle_2\r\nnot ok 1 dma_owner\r\n\
+        ok 2 hotplug # SKIP no QMP relay on this host (SERIES_QMP_RELAY=0)\r\n\
+        [   12.345678] e1000 0000:01:00.0: some kernel line\r\n\
+        not ok 3 iommufd # SKIP no /dev/iommu\r\nok 4 - iommufd_fail_nth\r\n\
+        ok 5 last_one\r\nSERIES-DONE\r\n";
+    let script = r#"
+import json, re, sys
+pattern, fixup = sys.argv[1], json.loads(sys.argv[2])
+text = sys.stdin.read()
+text = text[text.index("SERIES-BOOTED") + len("SERIES-BOOTED"):text.index("SERIES-DONE")]
+for m in re.finditer(pattern, text, re.DOTALL):
+    case = re.sub(r"\W+", "_", m.group("test_case_id").strip().lower())
+    print(case, fixup[m.group("result")])
+"#;
+    let fixup: std::collections::BTreeMap<&str, &str> = lava::FIXUP.iter().copied().collect();
+    let mut child = Command::new("/usr/bin/python3")
+        .args(["-c", script, lava::KTAP_PATTERN])
+        .arg(serde_json::to_string(&fixup).unwrap())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("/usr/bin/python3");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(console.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let lava_view = String::from_utf8(out.stdout).unwrap();
+
+    let lines: Vec<&str> = console.lines().map(|l| l.trim_end_matches('\r')).collect();
+    let report = series_kernel::console::analyze(&lines.join("\n"));
+    let doc = report.ktap.expect("a KTAP document");
+    let ours: String = doc
+        .tests
+        .iter()
+        .map(|t| format!("{} {}\n", lava::lava_case_name(&t.name), t.outcome.as_str()))
+        .collect();
+    assert_eq!(lava_view, ours);
+    assert_eq!(
+        ours,
+        "dma_owner fail\nhotplug skip\niommufd skip\niommufd_fail_nth pass\nlast_one pass\n"
+    );
+}
