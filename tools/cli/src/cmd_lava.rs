@@ -15,8 +15,8 @@ use std::time::Instant;
 
 /// Write one LAVA job (qemu device type) per kernel × vIOMMU of the matrix.
 ///
-/// DIR gets artifacts/<kernel>/{bzImage,initramfs.cpio}, jobs/<kernel>-<iommu>.yaml
-/// and devices/<kernel>-<iommu>.yaml (a rendered qemu device dictionary for
+/// DIR gets artifacts/<kernel>/{bzImage,initramfs.cpio}, jobs/series-<kernel>-<iommu>.yaml
+/// and devices/series-<kernel>-<iommu>.yaml (a rendered qemu device dictionary for
 /// lava-run on this machine; a lab renders its own). Upload DIR/artifacts to
 /// the URL given with --artifacts, or leave the default file:// URLs for a
 /// local dispatcher. Every job is checked with lava-common's schema
