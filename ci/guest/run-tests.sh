@@ -7,6 +7,7 @@
 #   SERIES_TESTS="dma_owner hotplug"  run only these programs (default: all)
 #   SERIES_FULL_IOMMUFD=0             run a subset of the iommufd selftests
 #   SERIES_TEST_TIMEOUT=600           seconds before a program is killed
+#   SERIES_QMP_RELAY=0                no host relays SERIES-QMP: (LAVA): hotplug skips
 #   DMA_OWNER_CYCLES, HOTPLUG_CYCLES  see dma_owner.c and hotplug.c
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -51,6 +52,12 @@ uptime_cs() {
 # Why NAME cannot run here (empty: it can).
 skip_reason() {
 	case "$1" in
+	hotplug)
+		# The host side of hotplug is series' QMP relay; a LAVA lab has
+		# none and its jobs say so (tools/kernel/src/lava.rs).
+		if [ "${SERIES_QMP_RELAY:-1}" = 0 ]; then
+			echo "no QMP relay on this host (SERIES_QMP_RELAY=0)"
+		fi ;;
 	iommufd|iommufd_fail_nth)
 		# On 6.12 the mock IOMMU of IOMMUFD_TEST probes its devices with
 		# iommu_ops_from_fwnode(NULL), which returns the first instance

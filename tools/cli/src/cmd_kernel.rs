@@ -7,6 +7,7 @@ use clap::Args;
 use series_kernel::boot::{self as kboot, BootRequest, BootRun};
 use series_kernel::build::{self as kbuild, BuildOutput, BuildPlan};
 use series_kernel::initramfs::{self, InitramfsSpec};
+use series_kernel::kcidb;
 use series_kernel::qemu::{QemuSpec, Viommu};
 use series_kernel::report::{BootSummary, Report, SideStatus};
 use std::path::{Path, PathBuf};
@@ -92,6 +93,9 @@ pub struct TestArgs {
     /// Hard timeout per boot, in seconds.
     #[arg(long, default_value_t = 900)]
     pub timeout: u64,
+    /// Also write the results as KCIDB JSON (schema v5.3) to this file.
+    #[arg(long)]
+    pub kcidb: Option<PathBuf>,
 }
 
 /// The main job: base → apply → build → boot → test, base and patched side by side.
@@ -127,6 +131,10 @@ pub struct RunArgs {
     /// Hard timeout per boot, in seconds.
     #[arg(long, default_value_t = 900)]
     pub timeout: u64,
+    /// Also write the results as KCIDB JSON (schema v5.3) to this file:
+    /// checkout = base, or base + the series' patchset_hash.
+    #[arg(long)]
+    pub kcidb: Option<PathBuf>,
 }
 
 fn overlay_dir() -> PathBuf {
@@ -194,14 +202,14 @@ pub fn build(_patches: &Path, a: BuildArgs) -> Result<()> {
 }
 
 /// The build directory a bzImage came from (`<dir>/arch/x86/boot/bzImage`).
-fn build_dir_of(kernel: &Path) -> Option<PathBuf> {
+pub(crate) fn build_dir_of(kernel: &Path) -> Option<PathBuf> {
     let dir = kernel.parent()?.parent()?.parent()?.parent()?;
     dir.join(".config").is_file().then(|| dir.to_path_buf())
 }
 
 /// The guest tests for a kernel: the directory given, or built next to
 /// the kernel's `series build` directory.
-fn tests_for_kernel(kernel: &Path, tests: Option<PathBuf>) -> Result<PathBuf> {
+pub(crate) fn tests_for_kernel(kernel: &Path, tests: Option<PathBuf>) -> Result<PathBuf> {
     if let Some(t) = tests {
         return Ok(t);
     }
@@ -269,7 +277,7 @@ fn guest_tests(build_dir: &Path, tree: Option<&Path>) -> Result<PathBuf> {
 }
 
 /// Pack the initramfs for one kernel and its tests.
-fn make_initramfs(tests: &Path, dest: &Path) -> Result<()> {
+pub(crate) fn make_initramfs(tests: &Path, dest: &Path) -> Result<()> {
     let spec = InitramfsSpec {
         busybox: PathBuf::from("/bin/busybox"),
         tests_dir: tests.to_path_buf(),
@@ -494,7 +502,52 @@ pub fn test(_patches: &Path, a: TestArgs) -> Result<()> {
         iommus,
         boots,
     };
+    if let Some(path) = &a.kcidb {
+        // The tree's HEAD is what was tested (a series applied as commits
+        // is part of it): no separate patchset.
+        let commit = report.sides[0]
+            .tree
+            .as_deref()
+            .and_then(|t| git_rev(t, "HEAD"));
+        let src = kcidb::Source {
+            base_commit: commit,
+            base_name: None,
+            patches: Vec::new(),
+            arch: "x86_64".into(),
+            log_base_url: None,
+        };
+        write_kcidb(&report, &src, path)?;
+    }
     write_report(&report, &dir)
+}
+
+/// `git rev-parse REV` in a tree, when it works.
+fn git_rev(tree: &Path, rev: &str) -> Option<String> {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(tree)
+        .args(["rev-parse", "--verify", "--quiet", rev])
+        .output()
+        .ok()?;
+    let s = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    (out.status.success() && s.len() == 40).then_some(s)
+}
+
+/// Write a run's KCIDB JSON and say where.
+fn write_kcidb(report: &Report, src: &kcidb::Source, path: &Path) -> Result<()> {
+    let doc = kcidb::from_report(report, src)?;
+    let problems = kcidb::completeness_problems(&doc);
+    if !problems.is_empty() {
+        bail!("KCIDB output incomplete: {}", problems.join("; "));
+    }
+    std::fs::write(path, serde_json::to_string_pretty(&doc)?)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    eprintln!(
+        "KCIDB: {} ({} tests; check with ci/kcidb/validate)",
+        path.display(),
+        doc["tests"].as_array().map_or(0, |t| t.len())
+    );
+    Ok(())
 }
 
 /// Tools `run` needs; when one is missing it calls ci/setup.
@@ -725,6 +778,23 @@ pub fn run(patches: &Path, a: RunArgs) -> Result<()> {
         iommus,
         boots,
     };
+    if let Some(path) = &a.kcidb {
+        let manifest = crate::manifest::Manifest::load(patches).ok();
+        let src = kcidb::Source {
+            base_commit: git_rev(&base_tree, crate::base_cache::BASE_REF)
+                .or_else(|| git_rev(&base_tree, "HEAD")),
+            base_name: manifest
+                .and_then(|m| Some(format!("{} {}", m.base.package?, m.base.package_version?))),
+            patches: if a.base_only {
+                Vec::new()
+            } else {
+                crate::cmd_check::patch_files(patches)?.patches
+            },
+            arch: "x86_64".into(),
+            log_base_url: None,
+        };
+        write_kcidb(&report, &src, path)?;
+    }
     eprintln!("run took {:.0}s", start.elapsed().as_secs_f64());
     write_report(&report, &dir)
 }

@@ -6,6 +6,7 @@ mod cmd_base;
 mod cmd_check;
 mod cmd_export;
 mod cmd_kernel;
+mod cmd_lava;
 mod cmd_list;
 mod cmd_send;
 mod cmd_trailers;
@@ -45,6 +46,7 @@ enum Command {
     Boot(cmd_kernel::BootArgs),
     Test(cmd_kernel::TestArgs),
     Run(cmd_kernel::RunArgs),
+    Lava(cmd_lava::LavaArgs),
 }
 
 fn main() {
@@ -62,6 +64,7 @@ fn main() {
         Command::Boot(a) => cmd_kernel::boot(&cli.patches, a),
         Command::Test(a) => cmd_kernel::test(&cli.patches, a),
         Command::Run(a) => cmd_kernel::run(&cli.patches, a),
+        Command::Lava(a) => cmd_lava::run(&cli.patches, a),
     };
     if let Err(err) = result {
         eprintln!("series: error: {err:#}");
