@@ -59,14 +59,14 @@ pub fn apply_hunks(content: &[u8], hunks: &[Hunk]) -> Result<Vec<u8>, HunkFailur
                 match_end,
             ));
         };
-        image.splice(at..at + pre.len(), post.iter().map(|l| l.as_bytes()));
+        image.splice(at..at + pre.len(), post.iter().copied());
     }
     Ok(image.concat())
 }
 
 fn find_position(
     image: &[&[u8]],
-    pre: &[&str],
+    pre: &[&[u8]],
     pos: usize,
     match_beginning: bool,
     match_end: bool,
@@ -85,10 +85,7 @@ fn find_position(
         (!match_beginning || at == 0)
             && (!match_end || at + pre.len() == image.len())
             && at + pre.len() <= image.len()
-            && pre
-                .iter()
-                .zip(&image[at..])
-                .all(|(p, l)| p.as_bytes() == *l)
+            && pre.iter().zip(&image[at..]).all(|(p, l)| p == l)
     };
     if fits(start) {
         return Some(start);
@@ -119,7 +116,7 @@ fn describe_failure(
     image: &[&[u8]],
     hunk: &Hunk,
     number: usize,
-    pre: &[&str],
+    pre: &[&[u8]],
     pos: usize,
     match_beginning: bool,
     match_end: bool,
@@ -141,9 +138,9 @@ fn describe_failure(
     };
     for (k, expected) in pre.iter().enumerate() {
         let found = image.get(at + k);
-        if found.map(|l| *l == expected.as_bytes()) != Some(true) {
+        if found.map(|l| l == expected) != Some(true) {
             failure.line = at + k + 1;
-            failure.expected = expected.to_string();
+            failure.expected = String::from_utf8_lossy(expected).into_owned();
             failure.found = found.map(|l| String::from_utf8_lossy(l).into_owned());
             return failure;
         }
@@ -164,7 +161,7 @@ mod tests {
     use crate::diff::parse;
 
     fn hunks(diff: &str) -> Vec<Hunk> {
-        parse(diff).unwrap().remove(0).hunks
+        parse(diff.as_bytes()).unwrap().remove(0).hunks
     }
 
     #[test]

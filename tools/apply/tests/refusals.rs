@@ -68,7 +68,12 @@ fn malformed_mboxes_are_refused() {
         b"From x Mon Sep 17 00:00:00 2001\nFrom: J\xf6rg <j@x>\n",
     )
     .unwrap();
-    assert_refused(apply_default(&repo, &not_utf8), &["UTF-8"], &repo, &before);
+    assert_refused(
+        apply_default(&repo, &not_utf8),
+        &["no Date:"],
+        &repo,
+        &before,
+    );
 }
 
 #[test]
