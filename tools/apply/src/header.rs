@@ -257,10 +257,10 @@ pub fn parse_address(value: &str) -> Result<(String, String)> {
     Ok((name, email))
 }
 
-/// git's ident clean-up: control characters, blanks and `.,:;<>"\'` at
-/// either end go, `<`, `>` and newlines inside go.
+/// git's ident clean-up: control characters, blanks and `,:;<>"\'` at
+/// either end go (a final `.` stays), `<`, `>` and newlines inside go.
 fn without_crud(s: &str) -> String {
-    let crud = |c: char| c <= ' ' || ".,:;<>\"\\'".contains(c);
+    let crud = |c: char| c <= ' ' || ",:;<>\"\\'".contains(c);
     s.trim_matches(crud)
         .chars()
         .filter(|c| !matches!(c, '\n' | '<' | '>'))

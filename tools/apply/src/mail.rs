@@ -233,9 +233,12 @@ fn looks_like_header(line: &[u8]) -> bool {
     }
 }
 
+/// A header's lower-case name and its unfolded value.
+type HeaderField = (String, String);
+
 /// Header fields of one mail, unfolded, in order, and the body bytes.
 /// Header bytes that are not UTF-8 are read as Latin-1, as git does.
-fn read_headers(text: &[u8]) -> Result<(Vec<(String, String)>, &[u8])> {
+fn read_headers(text: &[u8]) -> Result<(Vec<HeaderField>, &[u8])> {
     let mut fields: Vec<Vec<String>> = Vec::new();
     let mut offset = 0;
     for line in text.split_inclusive(|&b| b == b'\n') {
