@@ -158,7 +158,15 @@ impl<'r> Stage<'r> {
                     Some(e) => self.bytes(&e.content)?,
                     None => Vec::new(),
                 };
-                Content::Data(apply_hunks(&old, &file.hunks).map_err(|f| anyhow::anyhow!("{f}"))?)
+                let patched = apply_hunks(&old, &file.hunks).map_err(|f| anyhow::anyhow!("{f}"))?;
+                // Stored as a blob at once: memory holds one version of a
+                // file, not one per patch (the object is unreferenced until
+                // the series is published).
+                Content::Blob(
+                    self.repo
+                        .blob(&patched)
+                        .context("cannot store the patched file in the object database")?,
+                )
             }
         };
         let mut changes = ChangeSet::new();
