@@ -238,3 +238,24 @@ fn unusual_blanks_at_line_ends_are_kept() {
     let msg = git(&ours, &["log", "-1", "--format=%B"]);
     assert!(msg.contains("space\u{a0}\nideographic space\u{3000}\nvertical tab\x0b\nform feed\x0c\ntab and space\n"), "{msg:?}");
 }
+
+/// `.gitattributes` `eol=crlf` is honoured when files are written: the
+/// work tree gets CRLF line ends, the blobs keep LF, the tree is clean.
+#[test]
+fn eol_crlf_attributes_are_honoured_when_writing() {
+    let p = pair();
+    write(&p.source, ".gitattributes", "*.txt text eol=crlf\n");
+    commit(&p.source, "attributes\n", AUTHOR, DATE);
+    git(&p.source, &["tag", "-f", "base"]);
+    let diff = b"diff --git a/added.txt b/added.txt\nnew file mode 100644\n--- /dev/null\n+++ b/added.txt\n@@ -0,0 +1,2 @@\n+one\n+two\ndiff --git a/doomed.txt b/doomed.txt\n--- a/doomed.txt\n+++ b/doomed.txt\n@@ -1 +1,2 @@\n delete me\n+or not\n";
+    let ours = p.same_commit(&raw_mail(&std_headers(AUTHOR, DATE_OK), b"Body.\n", diff));
+    assert_eq!(
+        std::fs::read(ours.join("added.txt")).unwrap(),
+        b"one\r\ntwo\r\n"
+    );
+    assert_eq!(
+        std::fs::read(ours.join("doomed.txt")).unwrap(),
+        b"delete me\r\nor not\r\n"
+    );
+    assert_eq!(git(&ours, &["status", "--porcelain"]), "");
+}
