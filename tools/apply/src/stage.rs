@@ -92,6 +92,41 @@ impl<'r> Stage<'r> {
         }
     }
 
+    /// True when every file the base tree has under the directory `dir`
+    /// was removed by the patches so far (the directory is gone). Only
+    /// walks the directory when something under it was removed.
+    fn emptied(&self, dir: &str) -> Result<bool> {
+        let prefix = format!("{dir}/");
+        let removed_below = self
+            .overlay
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .any(|(_, v)| v.is_none());
+        if !removed_below {
+            return Ok(false);
+        }
+        let tree = match self.base.get_path(std::path::Path::new(dir)) {
+            Ok(entry) if entry.kind() == Some(ObjectType::Tree) => {
+                self.repo.find_tree(entry.id())?
+            }
+            _ => return Ok(true),
+        };
+        let mut all_removed = true;
+        tree.walk(git2::TreeWalkMode::PreOrder, |root, entry| {
+            if entry.kind() == Some(ObjectType::Tree) {
+                return git2::TreeWalkResult::Ok;
+            }
+            let path = format!("{prefix}{root}{}", entry.name().unwrap_or(""));
+            if !matches!(self.overlay.get(&path), Some(None)) {
+                all_removed = false;
+                return git2::TreeWalkResult::Abort;
+            }
+            git2::TreeWalkResult::Ok
+        })
+        .or_else(|e| if all_removed { Err(e) } else { Ok(()) })?;
+        Ok(all_removed)
+    }
+
     /// Refuses paths git would refuse and paths that lead through a
     /// symbolic link or a file of the current state.
     fn check_path(&self, path: &str) -> Result<()> {
@@ -118,8 +153,8 @@ impl<'r> Stage<'r> {
         if file.binary {
             bail!("it is a binary patch (\"GIT binary patch\" / \"Binary files differ\"); binary changes are not supported, keep binary files out of the series");
         }
-        for path in [&file.old_path, &file.new_path].into_iter().flatten() {
-            self.check_path(path)?;
+        if let Some(old) = &file.old_path {
+            self.check_path(old)?;
         }
         for mode in [file.old_mode, file.new_mode].into_iter().flatten() {
             if mode == 0o160000 {
@@ -139,11 +174,22 @@ impl<'r> Stage<'r> {
                 Node::Missing => bail!("{old} does not exist in the tree"),
             }
         };
+        // As git apply: the source of a rename is gone before its
+        // destination is checked, so x can become x/x.
+        if file.is_rename && file.new_path != file.old_path {
+            if let Some(old) = &file.old_path {
+                self.overlay.insert(old.clone(), None);
+            }
+        }
+        if let Some(new) = &file.new_path {
+            self.check_path(new)?;
+        }
         if let Some(new) = file.new_path.as_deref() {
             let must_be_absent = file.is_new || file.is_rename || file.is_copy;
             if must_be_absent && file.new_path != file.old_path {
                 match self.node(new)? {
                     Node::Missing => {}
+                    Node::Dir if self.emptied(new)? => {}
                     Node::Dir => bail!("{new} already exists in the tree as a directory"),
                     Node::File(_) => bail!("{new} already exists in the tree"),
                 }

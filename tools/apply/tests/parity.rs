@@ -259,3 +259,31 @@ fn eol_crlf_attributes_are_honoured_when_writing() {
     );
     assert_eq!(git(&ours, &["status", "--porcelain"]), "");
 }
+
+/// A file renamed into a directory of its own name (x → x/x), and a
+/// directory replaced by a file, each in one patch, as git am applies them.
+#[test]
+fn file_and_directory_swaps_in_one_patch() {
+    let p = pair();
+    git(&p.source, &["mv", "doomed.txt", "moving"]);
+    std::fs::create_dir_all(p.source.join("doomed.txt")).unwrap();
+    git(&p.source, &["mv", "moving", "doomed.txt/doomed.txt"]);
+    std::fs::remove_dir_all(p.source.join("lonely")).unwrap();
+    write(&p.source, "lonely", "now a file\n");
+    commit(
+        &p.source,
+        "swap files and directories\n",
+        AUTHOR,
+        "1700000500 +0000",
+    );
+    let dir = p.sb.path("fp");
+    let files = format_patch(&p.source, "base..HEAD", &dir, false);
+    let text = std::fs::read(&files[0]).unwrap();
+    let shown = String::from_utf8_lossy(&text);
+    assert!(
+        shown.contains("rename from doomed.txt\nrename to doomed.txt/doomed.txt"),
+        "{shown}"
+    );
+    git(&p.source, &["reset", "-q", "--hard", "base"]);
+    p.same_commit(&text);
+}
