@@ -91,7 +91,30 @@ pub struct FilePatch {
     pub is_rename: bool,
     pub is_copy: bool,
     pub binary: bool,
+    /// The forward hunk of a `GIT binary patch` (None for `Binary files
+    /// ... differ`, which carries no data).
+    pub binary_hunk: Option<BinaryHunk>,
+    /// The object ids of the `index` line (abbreviated or full).
+    pub index_ids: Option<(String, String)>,
     pub hunks: Vec<Hunk>,
+}
+
+/// How a binary hunk gives the new content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinaryKind {
+    /// The whole new content.
+    Literal,
+    /// A git delta against the old content.
+    Delta,
+}
+
+/// One hunk of a `GIT binary patch`: its kind, the inflated size it
+/// announces and the zlib data (base85 already decoded).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BinaryHunk {
+    pub kind: BinaryKind,
+    pub size: usize,
+    pub deflated: Vec<u8>,
 }
 
 impl FilePatch {
@@ -179,14 +202,23 @@ fn parse_git_section(lines: &[&[u8]], start: usize, names: &[u8]) -> Result<(Fil
             file.is_copy = true;
             file.new_path = Some(unquote(p)?);
         } else if let Some(ix) = line.strip_prefix("index ") {
-            if let Some((_, mode)) = ix.split_once(' ') {
+            let (ids, mode) = ix.split_once(' ').unwrap_or((ix, ""));
+            if !mode.is_empty() {
                 file.index_mode = Some(parse_mode(mode)?);
+            }
+            if let Some((old, new)) = ids.split_once("..") {
+                file.index_ids = Some((old.to_string(), new.to_string()));
             }
         } else if line.starts_with("similarity index ") || line.starts_with("dissimilarity index ")
         {
         } else if line == "GIT binary patch" || line.starts_with("Binary files ") {
             file.binary = true;
             i += 1;
+            if line == "GIT binary patch" {
+                let (hunk, next) = parse_binary_hunk(lines, i)?;
+                file.binary_hunk = Some(hunk);
+                i = next;
+            }
             while i < lines.len() && !lines[i].starts_with(b"diff --git ") {
                 i += 1;
             }
@@ -244,6 +276,83 @@ fn parse_git_section(lines: &[&[u8]], start: usize, names: &[u8]) -> Result<(Fil
         }
     }
     Ok((file, i))
+}
+
+/// The `literal N` / `delta N` hunk at `lines[i]` and its base85 lines,
+/// up to the empty line that ends it; returns it and the index after it.
+fn parse_binary_hunk(lines: &[&[u8]], mut i: usize) -> Result<(BinaryHunk, usize)> {
+    let head = lossy(lines.get(i).copied().unwrap_or_default());
+    let (kind, size) = if let Some(n) = head.strip_prefix("literal ") {
+        (BinaryKind::Literal, n)
+    } else if let Some(n) = head.strip_prefix("delta ") {
+        (BinaryKind::Delta, n)
+    } else {
+        bail!("a binary patch starts with {head:?} instead of `literal N` or `delta N`");
+    };
+    let size: usize = size
+        .trim()
+        .parse()
+        .with_context(|| format!("bad binary hunk size in {head:?}"))?;
+    i += 1;
+    let mut deflated = Vec::new();
+    while let Some(&raw) = lines.get(i) {
+        let line = raw.strip_suffix(b"\n").unwrap_or(raw);
+        if line.is_empty() {
+            i += 1;
+            break;
+        }
+        decode_base85_line(line, &mut deflated)
+            .with_context(|| format!("bad line in a binary patch: {:?}", lossy(raw)))?;
+        i += 1;
+    }
+    Ok((
+        BinaryHunk {
+            kind,
+            size,
+            deflated,
+        },
+        i,
+    ))
+}
+
+/// git's base85 alphabet.
+const BASE85: &[u8; 85] =
+    b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz!#$%&()*+-;<=>?@^_`{|}~";
+
+/// One line of a binary hunk: a length letter (A-Z: 1-26, a-z: 27-52
+/// bytes), then groups of five base85 characters, four bytes each.
+fn decode_base85_line(line: &[u8], out: &mut Vec<u8>) -> Result<()> {
+    let (&len_char, data) = line.split_first().context("an empty line")?;
+    let len = match len_char {
+        b'A'..=b'Z' => usize::from(len_char - b'A') + 1,
+        b'a'..=b'z' => usize::from(len_char - b'a') + 27,
+        _ => bail!(
+            "the length letter {:?} is not A-Z or a-z",
+            char::from(len_char)
+        ),
+    };
+    if data.len() != len.div_ceil(4) * 5 {
+        bail!("{} base85 characters for {len} bytes", data.len());
+    }
+    let mut left = len;
+    for group in data.chunks(5) {
+        let mut acc: u64 = 0;
+        for &c in group {
+            let digit = BASE85
+                .iter()
+                .position(|&d| d == c)
+                .with_context(|| format!("{:?} is not a base85 character", char::from(c)))?;
+            acc = acc * 85 + digit as u64;
+        }
+        if acc > u64::from(u32::MAX) {
+            bail!("a base85 group overflows");
+        }
+        let bytes = (acc as u32).to_be_bytes();
+        let take = left.min(4);
+        out.extend_from_slice(&bytes[..take]);
+        left -= take;
+    }
+    Ok(())
 }
 
 /// Hunks starting at `lines[i]`; returns them and the index after them.
@@ -458,7 +567,7 @@ diff --git a/a b/a\nindex 1..2 100644\n--- a/a\n+++ b/a\n@@ -1,2 +1,2 @@\n x\n-y
 diff --git a/old name b/new name\nsimilarity index 90%\nrename from old name\nrename to new name\n\
 diff --git a/s b/s\nold mode 100644\nnew mode 100755\n\
 diff --git a/e b/e\nnew file mode 100644\nindex 0000000..e69de29\n\
-diff --git a/bin b/bin\nindex 1..2 100644\nGIT binary patch\nliteral 1\nIcmZo*00001\n\n\
+diff --git a/bin b/bin\nindex 1..2 100644\nGIT binary patch\nliteral 1\nIcmZPo000310RR91\n\nliteral 0\nHcmV?d00001\n\n\
 diff --git \"a/t\\303\\244st\" \"b/t\\303\\244st\"\ndeleted file mode 100644\nindex 1..0\n--- \"a/t\\303\\244st\"\n+++ /dev/null\n@@ -1 +0,0 @@\n-q\n-- \n2.47.3\n";
         let files = parse(text.as_bytes()).unwrap();
         assert_eq!(files.len(), 6);
@@ -478,6 +587,8 @@ diff --git \"a/t\\303\\244st\" \"b/t\\303\\244st\"\ndeleted file mode 100644\nin
         assert_eq!(files[2].new_path.as_deref(), Some("s"));
         assert!(files[3].is_new && files[3].hunks.is_empty());
         assert!(files[4].binary);
+        let bin = files[4].binary_hunk.as_ref().unwrap();
+        assert_eq!(crate::hunks::apply_binary(b"", bin).unwrap(), b"\0");
         assert!(files[5].is_delete);
         assert_eq!(files[5].old_path.as_deref(), Some("täst"));
     }

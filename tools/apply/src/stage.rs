@@ -148,10 +148,67 @@ impl<'r> Stage<'r> {
         Ok(())
     }
 
+    /// New content of a text file patch (its hunks applied).
+    fn apply_text_file(&self, file: &FilePatch, source: Option<&Entry>) -> Result<Content> {
+        Ok(match (source, file.hunks.is_empty()) {
+            (Some(e), true) => e.content.clone(),
+            (None, true) => Content::Data(Vec::new()),
+            (source, false) => {
+                let old = match source {
+                    Some(e) => self.bytes(&e.content)?,
+                    None => Vec::new(),
+                };
+                let patched = apply_hunks(&old, &file.hunks).map_err(|f| anyhow::anyhow!("{f}"))?;
+                // Stored as a blob at once: memory holds one version of a
+                // file, not one per patch (the object is unreferenced until
+                // the series is published).
+                Content::Blob(
+                    self.repo
+                        .blob(&patched)
+                        .context("cannot store the patched file in the object database")?,
+                )
+            }
+        })
+    }
+
+    /// New content of a `GIT binary patch`, checked against the ids of
+    /// its `index` line as git apply does.
+    fn apply_binary_file(
+        &self,
+        file: &FilePatch,
+        source: Option<&Entry>,
+        hunk: &crate::diff::BinaryHunk,
+    ) -> Result<Content> {
+        let old = match source {
+            Some(e) => self.bytes(&e.content)?,
+            None => Vec::new(),
+        };
+        let (old_id, new_id) = file.index_ids.clone().unwrap_or_default();
+        let hex = |data: &[u8]| -> Result<String> {
+            Ok(Oid::hash_object(ObjectType::Blob, data)?.to_string())
+        };
+        let zeros = |id: &str| id.bytes().all(|b| b == b'0');
+        if source.is_some()
+            && !old_id.is_empty()
+            && !zeros(&old_id)
+            && !hex(&old)?.starts_with(&old_id)
+        {
+            bail!("the binary patch is for the blob {old_id}, but the file differs");
+        }
+        let new = crate::hunks::apply_binary(&old, hunk)
+            .map_err(|e| anyhow::anyhow!("the binary patch does not apply: {e}"))?;
+        if !new_id.is_empty() && !zeros(&new_id) && !hex(&new)?.starts_with(&new_id) {
+            bail!("the binary patch gives content that is not the blob {new_id} it announces");
+        }
+        Ok(Content::Blob(self.repo.blob(&new).context(
+            "cannot store the patched file in the object database",
+        )?))
+    }
+
     /// Applies one file's patch; returns the changes it makes.
     pub fn apply_file(&mut self, file: &FilePatch) -> Result<ChangeSet> {
-        if file.binary {
-            bail!("it is a binary patch (\"GIT binary patch\" / \"Binary files differ\"); binary changes are not supported, keep binary files out of the series");
+        if file.binary && file.binary_hunk.is_none() {
+            bail!("it only says \"Binary files ... differ\", without the data; make the patch with `git format-patch` (binary data is its default) or `git diff --binary`");
         }
         if let Some(old) = &file.old_path {
             self.check_path(old)?;
@@ -196,24 +253,10 @@ impl<'r> Stage<'r> {
             }
         }
         let old_mode = source.as_ref().map(|e| e.mode);
-        let content = match (&source, file.hunks.is_empty()) {
-            (Some(e), true) => e.content.clone(),
-            (None, true) => Content::Data(Vec::new()),
-            (source, false) => {
-                let old = match source {
-                    Some(e) => self.bytes(&e.content)?,
-                    None => Vec::new(),
-                };
-                let patched = apply_hunks(&old, &file.hunks).map_err(|f| anyhow::anyhow!("{f}"))?;
-                // Stored as a blob at once: memory holds one version of a
-                // file, not one per patch (the object is unreferenced until
-                // the series is published).
-                Content::Blob(
-                    self.repo
-                        .blob(&patched)
-                        .context("cannot store the patched file in the object database")?,
-                )
-            }
+        let content = if let Some(hunk) = &file.binary_hunk {
+            self.apply_binary_file(file, source.as_ref(), hunk)?
+        } else {
+            self.apply_text_file(file, source.as_ref())?
         };
         let mut changes = ChangeSet::new();
         if file.is_delete {

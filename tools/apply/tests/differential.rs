@@ -1,7 +1,7 @@
 //! Differential test against `git am`: random small repositories and
 //! histories (edits, new and deleted files, renames, mode changes,
 //! symbolic links, non-ASCII file names, authors and subjects, CRLF
-//! files, empty files, files without a final newline) are turned into
+//! files, empty files, files without a final newline, binary files) are turned into
 //! mails by `git format-patch`, then applied by `git am` and by
 //! series-apply on two clones of the base; the commits (ids, so trees,
 //! authors, dates and messages) and the work trees must be identical.
@@ -54,6 +54,8 @@ const NAMES: &[&str] = &[
     "src/ünï.h",
     "docs/guide.txt",
     "docs/deep/more.txt",
+    "fw.bin",
+    "src/blob.bin",
 ];
 const AUTHORS: &[&str] = &[
     "A U Thor <author@example.org>",
@@ -87,6 +89,21 @@ fn random_lines(rng: &mut Rng, crlf: bool) -> String {
         text.truncate(text.len() - eol.len());
     }
     text
+}
+
+/// Random binary content (a NUL makes git call it binary); `old` is
+/// changed in a few places when given, so git may send a delta.
+fn random_binary(rng: &mut Rng, old: Option<Vec<u8>>) -> Vec<u8> {
+    let mut data = old.unwrap_or_else(|| {
+        let n = 1 + rng.below(3000);
+        (0..n).map(|_| rng.next() as u8).collect()
+    });
+    for _ in 0..=rng.below(3) {
+        let at = rng.below(data.len());
+        data[at] = rng.next() as u8;
+    }
+    data[0] = 0;
+    data
 }
 
 fn edit_lines(rng: &mut Rng, old: &str) -> String {
@@ -138,12 +155,24 @@ fn random_commit(rng: &mut Rng, repo: &Path, date: u64) -> bool {
                 if p.symlink_metadata().unwrap().file_type().is_symlink() {
                     continue;
                 }
-                let old = std::fs::read_to_string(&p).unwrap();
-                write(repo, f, &edit_lines(rng, &old));
+                let old = std::fs::read(&p).unwrap();
+                match String::from_utf8(old) {
+                    Ok(text) if !f.ends_with(".bin") => write(repo, f, &edit_lines(rng, &text)),
+                    Ok(text) => {
+                        std::fs::write(&p, random_binary(rng, Some(text.into_bytes()))).unwrap()
+                    }
+                    Err(e) => std::fs::write(&p, random_binary(rng, Some(e.into_bytes()))).unwrap(),
+                }
             }
             2 if !absent.is_empty() => {
                 let f = rng.pick(&absent);
-                let crlf = rng.below(4) == 0;
+                let crlf = rng.below(10) == 0;
+                if f.ends_with(".bin") {
+                    let data = random_binary(rng, None);
+                    write(repo, f, "");
+                    std::fs::write(repo.join(f), data).unwrap();
+                    continue;
+                }
                 let content = if rng.below(5) == 0 {
                     String::new()
                 } else {
@@ -163,8 +192,9 @@ fn random_commit(rng: &mut Rng, repo: &Path, date: u64) -> bool {
                 git(repo, &["mv", from, to]);
                 let p = repo.join(to);
                 if rng.below(2) == 0 && !p.symlink_metadata().unwrap().file_type().is_symlink() {
-                    let old = std::fs::read_to_string(&p).unwrap();
-                    write(repo, to, &format!("{old}tail {}\n", rng.below(100)));
+                    let mut old = std::fs::read(&p).unwrap();
+                    old.extend(format!("tail {}\n", rng.below(100)).bytes());
+                    std::fs::write(&p, old).unwrap();
                 }
             }
             5 if !existing.is_empty() => {
@@ -232,7 +262,7 @@ fn random_histories_apply_like_git_am() {
         let source = sb.init("source");
         for _ in 0..2 + rng.below(4) {
             let f = rng.pick(NAMES);
-            let crlf = rng.below(4) == 0;
+            let crlf = rng.below(10) == 0;
             write(&source, f, &random_lines(&mut rng, crlf));
         }
         commit(&source, "base\n", AUTHOR, DATE);
@@ -276,7 +306,10 @@ fn random_histories_apply_like_git_am() {
             }
             // Both refuse (an edit of a CRLF file: mailsplit drops the CRs
             // of the patch, for git am as for series-apply).
-            (Err(_), false) => {
+            (Err(e), false) => {
+                if std::env::var_os("SERIES_DIFF_VERBOSE").is_some() {
+                    println!("case {case}: both refused; ours: {e:#}");
+                }
                 assert_eq!(
                     snapshot(&ours),
                     before,

@@ -287,3 +287,40 @@ fn file_and_directory_swaps_in_one_patch() {
     git(&p.source, &["reset", "-q", "--hard", "base"]);
     p.same_commit(&text);
 }
+
+/// Binary files (`GIT binary patch`, literal and delta hunks) added,
+/// changed and deleted, as git format-patch writes them and git am
+/// applies them.
+#[test]
+fn binary_patches_apply_like_git_am() {
+    let p = pair();
+    let blob = |seed: u8, n: usize| -> Vec<u8> {
+        (0..n)
+            .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 7) as u8)
+            .collect()
+    };
+    let mut big = blob(1, 20_000);
+    big[100] = 0;
+    std::fs::write(p.source.join("firmware.bin"), &big).unwrap();
+    std::fs::write(p.source.join("small.bin"), b"\x00\x01\x02").unwrap();
+    commit(&p.source, "binaries\n", AUTHOR, DATE);
+    git(&p.source, &["tag", "-f", "base"]);
+    // A small change of a big file gives a delta hunk, a new file a literal.
+    big[5000] ^= 0xff;
+    std::fs::write(p.source.join("firmware.bin"), &big).unwrap();
+    std::fs::write(p.source.join("new.bin"), blob(7, 3000)).unwrap();
+    std::fs::remove_file(p.source.join("small.bin")).unwrap();
+    commit(&p.source, "change binaries\n", AUTHOR, "1700000600 +0000");
+    let dir = p.sb.path("fp");
+    let files = format_patch(&p.source, "base..HEAD", &dir, false);
+    let text = std::fs::read(&files[0]).unwrap();
+    let shown = String::from_utf8_lossy(&text);
+    assert!(shown.contains("GIT binary patch\ndelta "), "{shown}");
+    assert!(
+        shown.contains("GIT binary patch\nliteral 3000\n"),
+        "{shown}"
+    );
+    git(&p.source, &["reset", "-q", "--hard", "base"]);
+    let ours = p.same_commit(&text);
+    assert_eq!(std::fs::read(ours.join("firmware.bin")).unwrap(), big);
+}
