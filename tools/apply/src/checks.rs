@@ -65,3 +65,69 @@ pub fn kernel_version(repo: &Repository, commit: &Commit) -> Result<String> {
         field("SUBLEVEL")?
     ))
 }
+
+/// What git's checkout writes for a blob: line ends converted to CRLF when
+/// `.gitattributes` asks for it (`eol=crlf`, `text` with `core.eol=crlf`,
+/// or `core.autocrlf=true`); the bytes as they are otherwise.
+pub fn worktree_bytes<'a>(
+    repo: &Repository,
+    path: &str,
+    data: &'a [u8],
+) -> Result<std::borrow::Cow<'a, [u8]>> {
+    use git2::{AttrCheckFlags, AttrValue};
+    use std::borrow::Cow;
+    let attr = |name: &str| -> Result<AttrValue<'static>> {
+        let value = repo
+            .get_attr_bytes(
+                std::path::Path::new(path),
+                name,
+                AttrCheckFlags::FILE_THEN_INDEX,
+            )
+            .with_context(|| format!("cannot read the {name} attribute of {path}"))?;
+        Ok(match AttrValue::from_bytes(value) {
+            AttrValue::True => AttrValue::True,
+            AttrValue::False => AttrValue::False,
+            AttrValue::Unspecified => AttrValue::Unspecified,
+            AttrValue::String("auto") => AttrValue::String("auto"),
+            AttrValue::String("crlf") => AttrValue::String("crlf"),
+            AttrValue::String("lf") => AttrValue::String("lf"),
+            _ => AttrValue::Unspecified,
+        })
+    };
+    let config = repo.config().context("cannot read the git configuration")?;
+    let autocrlf = config.get_string("core.autocrlf").unwrap_or_default();
+    let core_eol = config.get_string("core.eol").unwrap_or_default();
+    let (text, eol) = (attr("text")?, attr("eol")?);
+    // Is the file text, and may git decide by its content (auto)?
+    let (is_text, auto) = match text {
+        AttrValue::False => return Ok(Cow::Borrowed(data)),
+        AttrValue::True => (true, false),
+        AttrValue::String("auto") => (true, true),
+        _ if eol != AttrValue::Unspecified => (true, false),
+        _ if autocrlf == "true" || autocrlf == "input" => (true, true),
+        _ => (false, false),
+    };
+    let crlf = match eol {
+        AttrValue::String("crlf") => true,
+        AttrValue::String("lf") => false,
+        _ if autocrlf == "true" => true,
+        _ if autocrlf == "input" => false,
+        _ => core_eol == "crlf",
+    };
+    if !is_text || !crlf || !data.contains(&b'\n') {
+        return Ok(Cow::Borrowed(data));
+    }
+    // As git: in auto mode a file that looks binary or already holds a CR
+    // is left alone.
+    if auto && (data.contains(&0) || data.contains(&b'\r')) {
+        return Ok(Cow::Borrowed(data));
+    }
+    let mut out = Vec::with_capacity(data.len() + data.len() / 16);
+    for (i, &b) in data.iter().enumerate() {
+        if b == b'\n' && (i == 0 || data[i - 1] != b'\r') {
+            out.push(b'\r');
+        }
+        out.push(b);
+    }
+    Ok(Cow::Owned(out))
+}

@@ -74,8 +74,8 @@ fn encoded_word(s: &str) -> Result<Option<(String, usize)>> {
     };
     let text = &s[text_start..end];
     let bytes = match encoding {
-        "q" | "Q" => decode_q(text, true)?,
-        "b" | "B" => decode_base64(text)?,
+        "q" | "Q" => decode_q(text.as_bytes(), true)?,
+        "b" | "B" => decode_base64(text.as_bytes())?,
         _ => return Ok(None),
     };
     let decoded = to_utf8(&bytes, charset)
@@ -84,8 +84,8 @@ fn encoded_word(s: &str) -> Result<Option<(String, usize)>> {
 }
 
 /// Quoted-printable (`underscore_is_space` for RFC 2047 `Q` words).
-pub fn decode_q(text: &str, underscore_is_space: bool) -> Result<Vec<u8>> {
-    let b = text.as_bytes();
+pub fn decode_q(text: &[u8], underscore_is_space: bool) -> Result<Vec<u8>> {
+    let b = text;
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
@@ -119,11 +119,11 @@ fn hex_value(c: u8) -> u8 {
     (c as char).to_digit(16).unwrap_or(0) as u8
 }
 
-pub fn decode_base64(text: &str) -> Result<Vec<u8>> {
+pub fn decode_base64(text: &[u8]) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(text.len() * 3 / 4);
     let mut acc: u32 = 0;
     let mut bits = 0;
-    for c in text.bytes() {
+    for &c in text {
         let v = match c {
             b'A'..=b'Z' => c - b'A',
             b'a'..=b'z' => c - b'a' + 26,
@@ -145,53 +145,184 @@ pub fn decode_base64(text: &str) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// Text in `charset` as UTF-8 (UTF-8, US-ASCII and ISO-8859-1 are known).
-pub fn to_utf8(bytes: &[u8], charset: &str) -> Result<String> {
-    let cs = charset.to_ascii_lowercase();
-    let cs = cs.split('*').next().unwrap_or("");
-    match cs {
-        "utf-8" | "utf8" | "us-ascii" | "ascii" | "" => String::from_utf8(bytes.to_vec())
-            .map_err(|_| anyhow::anyhow!("text is not valid {charset}")),
-        "iso-8859-1" | "latin1" | "iso-8859-15" => Ok(bytes.iter().map(|&b| b as char).collect()),
-        _ => {
-            bail!("unsupported charset {charset:?} (UTF-8, US-ASCII and ISO-8859-1 are supported)")
-        }
-    }
-}
-
-/// `Name <email>` (name may be quoted) → (name, email), like `git mailinfo`.
-pub fn parse_address(value: &str) -> Result<(String, String)> {
-    let value = value.trim();
-    let (name, email) = match (value.rfind('<'), value.rfind('>')) {
-        (Some(lt), Some(gt)) if lt < gt => (
-            value[..lt].trim().to_string(),
-            value[lt + 1..gt].trim().to_string(),
-        ),
-        _ if value.contains('@') && !value.contains(' ') => (String::new(), value.to_string()),
-        _ => bail!("the address {value:?} is not of the form `Name <email>`"),
-    };
-    let name = unquote(&name);
-    let name = if name.is_empty() { email.clone() } else { name };
-    Ok((name, email))
-}
-
-/// `"Doe, John \"JD\""` → `Doe, John "JD"`.
-fn unquote(s: &str) -> String {
-    let Some(inner) = s.strip_prefix('"').and_then(|t| t.strip_suffix('"')) else {
-        return s.to_string();
-    };
-    let mut out = String::new();
-    let mut chars = inner.chars();
-    while let Some(c) = chars.next() {
-        if c == '\\' {
-            if let Some(n) = chars.next() {
-                out.push(n);
+/// Bytes as text the way git's commit writing repairs them: valid UTF-8
+/// stays, every other byte is read as a Latin-1 character.
+pub fn latin1_fallback(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        match std::str::from_utf8(rest) {
+            Ok(text) => {
+                out.push_str(text);
+                break;
             }
-        } else {
-            out.push(c);
+            Err(e) => {
+                let (good, bad) = rest.split_at(e.valid_up_to());
+                out.push_str(std::str::from_utf8(good).unwrap_or_default());
+                out.push(char::from(bad[0]));
+                rest = &bad[1..];
+            }
         }
     }
     out
+}
+
+fn is_utf8_name(charset: &str) -> bool {
+    matches!(charset, "utf-8" | "utf8" | "us-ascii" | "ascii" | "")
+}
+
+/// Text in `charset` as UTF-8, as `git mailinfo` converts it: no charset
+/// or UTF-8 keeps the bytes (a byte that is not UTF-8 is then read as
+/// Latin-1, as git's commit writing does), ISO-8859-1 maps each byte to
+/// its code point, other charsets are decoded by their WHATWG label.
+pub fn to_utf8(bytes: &[u8], charset: &str) -> Result<String> {
+    let cs = charset.trim().to_ascii_lowercase();
+    let cs = cs.split('*').next().unwrap_or("");
+    if is_utf8_name(cs) {
+        return Ok(latin1_fallback(bytes));
+    }
+    if matches!(cs, "iso-8859-1" | "iso8859-1" | "latin1" | "latin-1" | "l1") {
+        return Ok(bytes.iter().map(|&b| char::from(b)).collect());
+    }
+    let Some(encoding) = encoding_rs::Encoding::for_label(cs.as_bytes()) else {
+        bail!("unknown charset {charset:?}; re-send the patch as UTF-8");
+    };
+    let (text, had_errors) = encoding.decode_without_bom_handling(bytes);
+    if had_errors {
+        bail!("the text is not valid {charset}");
+    }
+    Ok(text.into_owned())
+}
+
+/// git's `isspace`: space, tab, line feed and carriage return only.
+pub fn is_git_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\r')
+}
+
+/// `Name <email>`, `email (Name)` or a bare address → (name, email), as
+/// `git mailinfo` reads a From: line and `git am` writes the ident: the
+/// email is the word around the first `@`, the rest (quotes removed,
+/// blanks squeezed, a `(...)` around it dropped) is the name; a name that
+/// is empty, longer than 60 bytes or holds `@`, `<` or `>` is replaced by
+/// the email; both lose leading and trailing punctuation and blanks.
+pub fn parse_address(value: &str) -> Result<(String, String)> {
+    let mut line = unquote_pairs(value);
+    let (name, email) = match line.find('@') {
+        Some(at) => {
+            let mut begin = at;
+            while begin > 0 {
+                let c = line.as_bytes()[begin - 1];
+                if c == b'<' {
+                    line.replace_range(begin - 1..begin, " ");
+                    break;
+                }
+                if c.is_ascii() && is_git_space(char::from(c)) {
+                    break;
+                }
+                begin -= 1;
+            }
+            let len = line[begin..]
+                .find([' ', '\n', '\t', '\r', '\x0b', '\x0c', '>'])
+                .unwrap_or(line.len() - begin);
+            let email = line[begin..begin + len].to_string();
+            // The byte after the email (a blank or `>`) goes with it.
+            let cut = (begin + len + 1).min(line.len());
+            let mut name = line[..begin].to_string();
+            name.push_str(&line[cut..]);
+            let name = squeeze_spaces(&name);
+            let name = name.trim_matches(is_git_space);
+            let name = match name.strip_prefix('(').and_then(|n| n.strip_suffix(')')) {
+                Some(inner) => inner,
+                None => name,
+            };
+            (name.to_string(), email)
+        }
+        None => match (line.find('<'), line.find('>')) {
+            (Some(lt), Some(gt)) if lt < gt => (
+                line[..lt].trim_matches(is_git_space).to_string(),
+                line[lt + 1..gt].to_string(),
+            ),
+            _ => bail!("the address {value:?} is not of the form `Name <email>`"),
+        },
+    };
+    let name = if name.is_empty() || name.len() > 60 || name.contains(['@', '<', '>']) {
+        email.clone()
+    } else {
+        name
+    };
+    let (name, email) = (without_crud(&name), without_crud(&email));
+    if name.is_empty() || email.is_empty() {
+        bail!("the address {value:?} has an empty name or email");
+    }
+    Ok((name, email))
+}
+
+/// git's ident clean-up: control characters, blanks and `,:;<>"\'` at
+/// either end go (a final `.` stays), `<`, `>` and newlines inside go.
+fn without_crud(s: &str) -> String {
+    let crud = |c: char| c <= ' ' || ",:;<>\"\\'".contains(c);
+    s.trim_matches(crud)
+        .chars()
+        .filter(|c| !matches!(c, '\n' | '<' | '>'))
+        .collect()
+}
+
+/// Runs of git blanks become one space.
+fn squeeze_spaces(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut in_space = false;
+    for c in s.chars() {
+        if is_git_space(c) {
+            if !in_space {
+                out.push(' ');
+            }
+            in_space = true;
+        } else {
+            out.push(c);
+            in_space = false;
+        }
+    }
+    out
+}
+
+/// RFC 822 quoted strings lose their quotes and backslashes; comments
+/// keep their parentheses but lose their backslashes.
+fn unquote_pairs(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => quoted_string(&mut out, &mut chars),
+            '(' => comment(&mut out, &mut chars),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn quoted_string(out: &mut String, chars: &mut std::str::Chars) {
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.extend(chars.next()),
+            '"' => return,
+            c => out.push(c),
+        }
+    }
+}
+
+fn comment(out: &mut String, chars: &mut std::str::Chars) {
+    out.push('(');
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.extend(chars.next()),
+            '(' => comment(out, chars),
+            ')' => {
+                out.push(')');
+                return;
+            }
+            c => out.push(c),
+        }
+    }
 }
 
 /// An RFC 2822 date (`Tue, 5 Mar 2024 10:20:30 +0100`) → (seconds since
@@ -236,6 +367,21 @@ pub fn parse_date(value: &str) -> Result<(i64, i32)> {
     }
     let hh: i32 = digits[..2].parse()?;
     let mm: i32 = digits[2..].parse()?;
+    // git refuses these fields out of range; it moves a day past the end
+    // of a month into the next one (31 Feb is 3 Mar), and so does this.
+    let impossible = !(1..=31).contains(&day)
+        || !(1970..=9999).contains(&year)
+        || !(0..24).contains(&h)
+        || !(0..60).contains(&m)
+        || !(0..=60).contains(&s)
+        || hh > 14
+        || mm >= 60;
+    if impossible {
+        bail!(
+            "the date {value:?} is impossible (a day, time, year or zone out of range); \
+             fix the Date: line of the mail"
+        );
+    }
     let offset = sign * (hh * 60 + mm);
     let local = days_from_civil(year, month, day) * 86400 + h * 3600 + m * 60 + s;
     Ok((local - i64::from(offset) * 60, offset))
@@ -270,7 +416,7 @@ pub fn clean_subject(subject: &str) -> String {
             break;
         }
     }
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+    squeeze_spaces(s.trim_matches(is_git_space))
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! offset first), hunks at line 1 must match at the top and hunks without
 //! trailing context at the bottom; no fuzz.
 
-use crate::diff::Hunk;
+use crate::diff::{BinaryHunk, BinaryKind, Hunk};
 
 /// Why a hunk did not apply, with the first line that differs at the
 /// place the hunk names.
@@ -59,14 +59,14 @@ pub fn apply_hunks(content: &[u8], hunks: &[Hunk]) -> Result<Vec<u8>, HunkFailur
                 match_end,
             ));
         };
-        image.splice(at..at + pre.len(), post.iter().map(|l| l.as_bytes()));
+        image.splice(at..at + pre.len(), post.iter().copied());
     }
     Ok(image.concat())
 }
 
 fn find_position(
     image: &[&[u8]],
-    pre: &[&str],
+    pre: &[&[u8]],
     pos: usize,
     match_beginning: bool,
     match_end: bool,
@@ -85,10 +85,7 @@ fn find_position(
         (!match_beginning || at == 0)
             && (!match_end || at + pre.len() == image.len())
             && at + pre.len() <= image.len()
-            && pre
-                .iter()
-                .zip(&image[at..])
-                .all(|(p, l)| p.as_bytes() == *l)
+            && pre.iter().zip(&image[at..]).all(|(p, l)| p == l)
     };
     if fits(start) {
         return Some(start);
@@ -119,7 +116,7 @@ fn describe_failure(
     image: &[&[u8]],
     hunk: &Hunk,
     number: usize,
-    pre: &[&str],
+    pre: &[&[u8]],
     pos: usize,
     match_beginning: bool,
     match_end: bool,
@@ -141,9 +138,9 @@ fn describe_failure(
     };
     for (k, expected) in pre.iter().enumerate() {
         let found = image.get(at + k);
-        if found.map(|l| *l == expected.as_bytes()) != Some(true) {
+        if found.map(|l| l == expected) != Some(true) {
             failure.line = at + k + 1;
-            failure.expected = expected.to_string();
+            failure.expected = String::from_utf8_lossy(expected).into_owned();
             failure.found = found.map(|l| String::from_utf8_lossy(l).into_owned());
             return failure;
         }
@@ -158,13 +155,108 @@ fn describe_failure(
     failure
 }
 
+/// The new content a binary hunk gives for `old`: the inflated literal,
+/// or the inflated delta applied to `old`.
+pub fn apply_binary(old: &[u8], hunk: &BinaryHunk) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let mut inflated = Vec::with_capacity(hunk.size.min(1 << 26));
+    flate2::read::ZlibDecoder::new(hunk.deflated.as_slice())
+        .take(hunk.size as u64 + 1)
+        .read_to_end(&mut inflated)
+        .map_err(|e| format!("its zlib data is corrupt ({e})"))?;
+    if inflated.len() != hunk.size {
+        return Err(format!(
+            "it announces {} bytes but holds {}",
+            hunk.size,
+            inflated.len()
+        ));
+    }
+    match hunk.kind {
+        BinaryKind::Literal => Ok(inflated),
+        BinaryKind::Delta => apply_delta(old, &inflated),
+    }
+}
+
+/// A git delta: the source and result sizes (little-endian base-128),
+/// then copy (high bit set: offset and size bytes chosen by the low bits)
+/// and insert (1-127 literal bytes) instructions.
+fn apply_delta(src: &[u8], delta: &[u8]) -> Result<Vec<u8>, String> {
+    let mut at = 0usize;
+    let mut varint = || -> Result<usize, String> {
+        let mut value = 0usize;
+        let mut shift = 0;
+        loop {
+            let b = *delta.get(at).ok_or("the delta is cut short")?;
+            at += 1;
+            if shift > 56 {
+                return Err("a delta size is too large".to_string());
+            }
+            value |= usize::from(b & 0x7f) << shift;
+            shift += 7;
+            if b & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+    };
+    let src_size = varint()?;
+    let dst_size = varint()?;
+    if src_size != src.len() {
+        return Err(format!(
+            "the delta is for a {src_size}-byte file, the file has {} bytes",
+            src.len()
+        ));
+    }
+    let mut out = Vec::with_capacity(dst_size.min(1 << 26));
+    while at < delta.len() {
+        let cmd = delta[at];
+        at += 1;
+        if cmd & 0x80 != 0 {
+            let mut field = |bits: u8, shift: usize| -> Result<usize, String> {
+                if cmd & bits == 0 {
+                    return Ok(0);
+                }
+                let b = *delta.get(at).ok_or("the delta is cut short")?;
+                at += 1;
+                Ok(usize::from(b) << shift)
+            };
+            let offset = field(0x01, 0)? | field(0x02, 8)? | field(0x04, 16)? | field(0x08, 24)?;
+            let mut size = field(0x10, 0)? | field(0x20, 8)? | field(0x40, 16)?;
+            if size == 0 {
+                size = 0x10000;
+            }
+            let piece = offset
+                .checked_add(size)
+                .and_then(|end| src.get(offset..end))
+                .ok_or("the delta copies from beyond the end of the file")?;
+            out.extend_from_slice(piece);
+        } else if cmd != 0 {
+            let n = usize::from(cmd);
+            let piece = delta.get(at..at + n).ok_or("the delta is cut short")?;
+            out.extend_from_slice(piece);
+            at += n;
+        } else {
+            return Err("the delta holds a zero instruction".to_string());
+        }
+        if out.len() > dst_size {
+            return Err("the delta makes more bytes than it announces".to_string());
+        }
+    }
+    if out.len() != dst_size {
+        return Err(format!(
+            "the delta announces {dst_size} bytes but makes {}",
+            out.len()
+        ));
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::diff::parse;
 
     fn hunks(diff: &str) -> Vec<Hunk> {
-        parse(diff).unwrap().remove(0).hunks
+        parse(diff.as_bytes()).unwrap().remove(0).hunks
     }
 
     #[test]

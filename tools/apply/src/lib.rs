@@ -465,7 +465,10 @@ fn stage_patch(stage: &mut Stage, patch: &MailPatch) -> Result<ChangeSet> {
         bail!("it holds no diff");
     }
     let mut changes = ChangeSet::new();
-    for file in &files {
+    // As git apply: deletions first, so a path this patch frees (a
+    // directory replaced by a file) can be reused by it.
+    let (deletions, others): (Vec<_>, Vec<_>) = files.iter().partition(|f| f.is_delete);
+    for file in deletions.into_iter().chain(others) {
         let made = stage
             .apply_file(file)
             .with_context(|| format!("file {}", file.display_path()))?;
@@ -496,12 +499,19 @@ fn write_commit(
     patch: &MailPatch,
     changes: &ChangeSet,
 ) -> Result<Oid> {
+    // Removals first, in a tree of their own: libgit2 refuses to replace
+    // a directory by a file (or back) within one update.
+    let mut removals = TreeUpdateBuilder::new();
+    for (path, entry) in changes {
+        if entry.is_none() {
+            removals.remove(path);
+        }
+    }
+    let pruned = removals.create_updated(repo, &parent.tree()?)?;
     let mut update = TreeUpdateBuilder::new();
     for (path, entry) in changes {
         match entry {
-            None => {
-                update.remove(path);
-            }
+            None => {}
             Some(e) => {
                 let oid = match &e.content {
                     Content::Blob(oid) => *oid,
@@ -515,7 +525,7 @@ fn write_commit(
         }
     }
     let tree_id = update
-        .create_updated(repo, &parent.tree()?)
+        .create_updated(repo, &repo.find_tree(pruned).map_err(plain)?)
         .map_err(plain)
         .with_context(|| {
             let paths: Vec<&str> = changes.keys().map(String::as_str).take(5).collect();

@@ -27,8 +27,9 @@ pub struct MailPatch {
     pub subject: String,
     /// The commit message exactly as `git am` stores it (ends with a newline).
     pub message: String,
-    /// Everything from the `---` line on: diffstat, diff and signature.
-    pub diff: String,
+    /// Everything from the `---` line on: diffstat, diff and signature,
+    /// bytes as they were in the mail.
+    pub diff: Vec<u8>,
 }
 
 impl MailPatch {
@@ -140,7 +141,7 @@ pub fn read_series(path: &Path) -> Result<Series> {
 
 /// True when the mail's Subject is numbered `0/N` in a leading `[...]`
 /// group, as `git format-patch --cover-letter` and b4 number cover letters.
-fn numbered_zero(text: &str) -> bool {
+fn numbered_zero(text: &[u8]) -> bool {
     let Ok((fields, _)) = read_headers(text) else {
         return false;
     };
@@ -168,50 +169,80 @@ fn numbered_zero(text: &str) -> bool {
     false
 }
 
-/// `From <anything> <date with hh:mm:ss> <year>`, the mbox separator as
-/// `git mailsplit` recognizes it.
-fn is_from_line(line: &str) -> bool {
-    if line.len() < 20 || !line.starts_with("From ") {
+/// git mailsplit's test for an mbox separator: `From `, at least 20
+/// bytes, and near the end a `hh:mm:ss` time followed by a year after
+/// 90 (`From a@b Mon Sep 17 00:00:00 2001`). `line` keeps its newline.
+/// A body line such as `From me at 10:20:30 foo 2024` is not one.
+fn is_from_line(line: &[u8]) -> bool {
+    if line.len() < 20 || !line.starts_with(b"From ") {
         return false;
     }
-    line.split_whitespace().any(|w| {
-        let parts: Vec<&str> = w.split(':').collect();
-        parts.len() >= 2
-            && parts
-                .iter()
-                .all(|p| p.len() == 2 && p.bytes().all(|b| b.is_ascii_digit()))
-    })
+    // The last colon, looked for from the third-last byte back to byte 4.
+    let Some(colon) = (4..=line.len() - 3).rev().find(|&i| line[i] == b':') else {
+        return false;
+    };
+    let digit = |i: usize| line.get(i).is_some_and(u8::is_ascii_digit);
+    if colon < 4
+        || ![colon - 4, colon - 2, colon - 1, colon + 1, colon + 2]
+            .into_iter()
+            .all(digit)
+    {
+        return false;
+    }
+    year_after(&line[(colon + 3).min(line.len())..]) > 90
+}
+
+/// The number at the start of `text` as C's `strtol` reads it (leading
+/// blanks and a sign allowed, 0 when there is none).
+fn year_after(text: &[u8]) -> i64 {
+    let mut rest = text;
+    while rest
+        .first()
+        .is_some_and(|b| matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r'))
+    {
+        rest = &rest[1..];
+    }
+    let negative = rest.first() == Some(&b'-');
+    if matches!(rest.first(), Some(b'-' | b'+')) {
+        rest = &rest[1..];
+    }
+    let mut value: i64 = 0;
+    for &b in rest.iter().take_while(|b| b.is_ascii_digit()) {
+        value = value.saturating_mul(10).saturating_add(i64::from(b - b'0'));
+    }
+    if negative {
+        -value
+    } else {
+        value
+    }
 }
 
 /// Splits an mbox (or one bare mail) into message texts without the
 /// `From ` separator line, carriage returns before line feeds removed as
-/// `git mailsplit` does by default.
-pub fn split_mbox(bytes: &[u8]) -> Result<Vec<String>> {
-    let text = String::from_utf8(bytes.to_vec()).map_err(|e| {
-        anyhow::anyhow!(
-            "it holds bytes that are not UTF-8 (at byte {}); only UTF-8 mails are supported",
-            e.utf8_error().valid_up_to()
-        )
-    })?;
-    let text = text.replace("\r\n", "\n");
-    let mut messages: Vec<String> = Vec::new();
-    let mut current: Option<String> = None;
-    for (n, line) in text.split_inclusive('\n').enumerate() {
-        if is_from_line(line.trim_end_matches('\n')) {
+/// `git mailsplit` does by default. Bytes that are not UTF-8 are kept.
+pub fn split_mbox(bytes: &[u8]) -> Result<Vec<Vec<u8>>> {
+    let mut messages: Vec<Vec<u8>> = Vec::new();
+    let mut current: Option<Vec<u8>> = None;
+    for (n, raw) in bytes.split_inclusive(|&b| b == b'\n').enumerate() {
+        if is_from_line(raw) {
             if let Some(done) = current.take() {
                 messages.push(done);
             }
-            current = Some(String::new());
+            current = Some(Vec::new());
             continue;
         }
+        let line = match raw.strip_suffix(b"\r\n") {
+            Some(bare) => [bare, b"\n"].concat(),
+            None => raw.to_vec(),
+        };
         match current.as_mut() {
-            Some(msg) => msg.push_str(line),
-            None if n == 0 && looks_like_header(line) => current = Some(line.to_string()),
-            None if line.trim().is_empty() => {}
+            Some(msg) => msg.extend_from_slice(&line),
+            None if n == 0 && looks_like_header(&line) => current = Some(line),
+            None if line.iter().all(|b| b.is_ascii_whitespace()) => {}
             None => bail!(
                 "line {} is {:?}, but an mbox starts with a `From ` line and a mail with headers",
                 n + 1,
-                line.trim_end()
+                String::from_utf8_lossy(&line).trim_end()
             ),
         }
     }
@@ -222,31 +253,46 @@ pub fn split_mbox(bytes: &[u8]) -> Result<Vec<String>> {
     Ok(messages)
 }
 
-fn looks_like_header(line: &str) -> bool {
-    match line.split_once(':') {
-        Some((name, _)) => {
-            !name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic() && b != b':')
+fn looks_like_header(line: &[u8]) -> bool {
+    match line.iter().position(|&b| b == b':') {
+        Some(colon) => {
+            colon > 0
+                && line[..colon]
+                    .iter()
+                    .all(|&b| b.is_ascii_graphic() && b != b':')
         }
         None => false,
     }
 }
 
-/// Header fields of one mail, unfolded, in order.
-fn read_headers(text: &str) -> Result<(Vec<(String, String)>, &str)> {
-    let mut fields: Vec<Vec<&str>> = Vec::new();
+/// A header's lower-case name and its unfolded value.
+type HeaderField = (String, String);
+
+/// Header fields of one mail, unfolded, in order, and the body bytes.
+/// Header bytes that are not UTF-8 are read as Latin-1, as git does.
+fn read_headers(text: &[u8]) -> Result<(Vec<HeaderField>, &[u8])> {
+    let mut fields: Vec<Vec<String>> = Vec::new();
     let mut offset = 0;
-    for line in text.split_inclusive('\n') {
-        let bare = line.trim_end_matches('\n');
+    for line in text.split_inclusive(|&b| b == b'\n') {
+        let bare = line.strip_suffix(b"\n").unwrap_or(line);
         if bare.is_empty() {
             offset += line.len();
             break;
         }
-        if bare.starts_with([' ', '\t']) && !fields.is_empty() {
-            fields.last_mut().expect("not empty").push(bare);
-        } else if looks_like_header(bare) {
-            fields.push(vec![bare]);
+        if bare.starts_with(b" ") || bare.starts_with(b"\t") {
+            if let Some(last) = fields.last_mut() {
+                last.push(header::latin1_fallback(bare));
+                offset += line.len();
+                continue;
+            }
+        }
+        if looks_like_header(bare) {
+            fields.push(vec![header::latin1_fallback(bare)]);
         } else if fields.is_empty() {
-            bail!("it starts with {bare:?} instead of mail headers");
+            bail!(
+                "it starts with {:?} instead of mail headers",
+                String::from_utf8_lossy(bare)
+            );
         } else {
             break;
         }
@@ -254,15 +300,16 @@ fn read_headers(text: &str) -> Result<(Vec<(String, String)>, &str)> {
     }
     let mut out = Vec::new();
     for lines in fields {
+        let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
         let joined = header::unfold(&lines);
-        let (name, value) = joined.split_once(':').expect("header line has a colon");
+        let (name, value) = joined.split_once(':').unwrap_or((&joined, ""));
         out.push((name.to_ascii_lowercase(), value.trim().to_string()));
     }
     Ok((out, &text[offset.min(text.len())..]))
 }
 
 /// One mail → metadata, commit message and patch text.
-pub fn parse_mail(source: &str, text: &str) -> Result<MailPatch> {
+pub fn parse_mail(source: &str, text: &[u8]) -> Result<MailPatch> {
     let (fields, body) = read_headers(text)?;
     let get = |name: &str| {
         fields
@@ -283,23 +330,24 @@ pub fn parse_mail(source: &str, text: &str) -> Result<MailPatch> {
         .filter_map(|p| p.trim().strip_prefix("charset="))
         .next()
         .map(|c| c.trim_matches('"').to_string())
-        .unwrap_or_else(|| "utf-8".to_string());
+        .unwrap_or_default();
     let body_bytes = match get("content-transfer-encoding").map(|e| e.to_ascii_lowercase()) {
         Some(e) if e == "quoted-printable" => header::decode_q(body, false)?,
         Some(e) if e == "base64" => header::decode_base64(body)?,
-        _ => body.as_bytes().to_vec(),
+        _ => body.to_vec(),
     };
-    let body = if charset.eq_ignore_ascii_case("utf-8") {
-        String::from_utf8(body_bytes)
-            .context("the body is not valid UTF-8 as its Content-Type says")?
-    } else {
-        header::to_utf8(&body_bytes, &charset)?
-    };
+    // Like git mailinfo, only the log message is converted from the mail's
+    // charset; the patch keeps its bytes, so it applies to files in any
+    // encoding.
+    let (log_bytes, patch) = split_at_patch(&body_bytes);
+    let log = header::to_utf8(log_bytes, &charset).with_context(|| {
+        format!("its text cannot be converted from {charset} (Content-Type) to UTF-8")
+    })?;
 
     let mut from = get("from").map(str::to_string);
     let mut date = get("date").map(str::to_string);
     let mut subject = get("subject").map(str::to_string);
-    let body = take_inbody_headers(&body, &mut from, &mut date, &mut subject);
+    let log = take_inbody_headers(&log, &mut from, &mut date, &mut subject);
 
     let from = from.context("it has no From: header")?;
     let (author_name, author_email) = header::parse_address(&header::decode_words(&from)?)
@@ -310,7 +358,6 @@ pub fn parse_mail(source: &str, text: &str) -> Result<MailPatch> {
         &subject.context("it has no Subject: header")?,
     )?);
 
-    let (log, patch) = split_at_patch(body);
     let message = strip_space(&format!("{subject}\n\n{log}"));
     Ok(MailPatch {
         source: source.to_string(),
@@ -320,7 +367,7 @@ pub fn parse_mail(source: &str, text: &str) -> Result<MailPatch> {
         tz_offset_minutes,
         subject,
         message,
-        diff: patch.to_string(),
+        diff: patch.to_vec(),
     })
 }
 
@@ -368,32 +415,31 @@ fn take_inbody_headers<'a>(
 
 /// The log message and the patch: the patch starts at the first `---`
 /// line, `diff -` line or `Index: ` line (git mailinfo's patch break).
-fn split_at_patch(body: &str) -> (&str, &str) {
+fn split_at_patch(body: &[u8]) -> (&[u8], &[u8]) {
     let mut offset = 0;
-    for line in body.split_inclusive('\n') {
+    for line in body.split_inclusive(|&b| b == b'\n') {
         if is_patch_break(line) {
             return (&body[..offset], &body[offset..]);
         }
         offset += line.len();
     }
-    (body, "")
+    (body, &[])
 }
 
-fn is_patch_break(line: &str) -> bool {
-    if line.starts_with("diff -") || line.starts_with("Index: ") {
+fn is_patch_break(line: &[u8]) -> bool {
+    if line.starts_with(b"diff -") || line.starts_with(b"Index: ") {
         return true;
     }
-    let Some(rest) = line.strip_prefix("---") else {
+    let Some(rest) = line.strip_prefix(b"---") else {
         return false;
     };
     if line.len() < 4 {
         return false;
     }
-    let b = rest.as_bytes();
-    if b[0] == b' ' && b.get(1).is_some_and(|c| !c.is_ascii_whitespace()) {
+    if rest[0] == b' ' && rest.get(1).is_some_and(|c| !c.is_ascii_whitespace()) {
         return true;
     }
-    for &c in b {
+    for &c in rest {
         if c == b'\n' {
             return true;
         }
@@ -406,11 +452,13 @@ fn is_patch_break(line: &str) -> bool {
 
 /// git's `stripspace`: no trailing blanks, no leading/trailing empty
 /// lines, runs of empty lines squeezed to one, every line ends in `\n`.
+/// Blanks are git's: space, tab and carriage return; a no-break space,
+/// U+3000, a form feed or a vertical tab at a line's end stay.
 pub fn strip_space(text: &str) -> String {
     let mut out = String::new();
     let mut empty_run = false;
     for line in text.split('\n') {
-        let line = line.trim_end();
+        let line = line.trim_end_matches([' ', '\t', '\r']);
         if line.is_empty() {
             empty_run = !out.is_empty();
             continue;
@@ -472,7 +520,7 @@ index 0000000..1111111 100644
             "driver core: a very long subject that was folded by format-patch\n\n\
              Body line.\n\nSigned-off-by: J <j@example.org>\n"
         );
-        assert!(m.diff.starts_with("---\n"));
+        assert!(m.diff.starts_with(b"---\n"));
         assert_eq!(m.diffstat_summary(), " 1 file changed, 1 insertion(+)");
     }
 

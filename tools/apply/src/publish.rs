@@ -233,7 +233,7 @@ fn write_files(
                 .mode(perm)
                 .open(&file)
                 .with_context(|| format!("cannot create {}", file.display()))?;
-            f.write_all(blob.content())
+            f.write_all(&crate::checks::worktree_bytes(repo, path, blob.content())?)
                 .with_context(|| format!("cannot write {}", file.display()))?;
         }
         if let Some(index) = index.as_deref_mut() {

@@ -92,6 +92,41 @@ impl<'r> Stage<'r> {
         }
     }
 
+    /// True when every file the base tree has under the directory `dir`
+    /// was removed by the patches so far (the directory is gone). Only
+    /// walks the directory when something under it was removed.
+    fn emptied(&self, dir: &str) -> Result<bool> {
+        let prefix = format!("{dir}/");
+        let removed_below = self
+            .overlay
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .any(|(_, v)| v.is_none());
+        if !removed_below {
+            return Ok(false);
+        }
+        let tree = match self.base.get_path(std::path::Path::new(dir)) {
+            Ok(entry) if entry.kind() == Some(ObjectType::Tree) => {
+                self.repo.find_tree(entry.id())?
+            }
+            _ => return Ok(true),
+        };
+        let mut all_removed = true;
+        tree.walk(git2::TreeWalkMode::PreOrder, |root, entry| {
+            if entry.kind() == Some(ObjectType::Tree) {
+                return git2::TreeWalkResult::Ok;
+            }
+            let path = format!("{prefix}{root}{}", entry.name().unwrap_or(""));
+            if !matches!(self.overlay.get(&path), Some(None)) {
+                all_removed = false;
+                return git2::TreeWalkResult::Abort;
+            }
+            git2::TreeWalkResult::Ok
+        })
+        .or_else(|e| if all_removed { Err(e) } else { Ok(()) })?;
+        Ok(all_removed)
+    }
+
     /// Refuses paths git would refuse and paths that lead through a
     /// symbolic link or a file of the current state.
     fn check_path(&self, path: &str) -> Result<()> {
@@ -113,13 +148,70 @@ impl<'r> Stage<'r> {
         Ok(())
     }
 
+    /// New content of a text file patch (its hunks applied).
+    fn apply_text_file(&self, file: &FilePatch, source: Option<&Entry>) -> Result<Content> {
+        Ok(match (source, file.hunks.is_empty()) {
+            (Some(e), true) => e.content.clone(),
+            (None, true) => Content::Data(Vec::new()),
+            (source, false) => {
+                let old = match source {
+                    Some(e) => self.bytes(&e.content)?,
+                    None => Vec::new(),
+                };
+                let patched = apply_hunks(&old, &file.hunks).map_err(|f| anyhow::anyhow!("{f}"))?;
+                // Stored as a blob at once: memory holds one version of a
+                // file, not one per patch (the object is unreferenced until
+                // the series is published).
+                Content::Blob(
+                    self.repo
+                        .blob(&patched)
+                        .context("cannot store the patched file in the object database")?,
+                )
+            }
+        })
+    }
+
+    /// New content of a `GIT binary patch`, checked against the ids of
+    /// its `index` line as git apply does.
+    fn apply_binary_file(
+        &self,
+        file: &FilePatch,
+        source: Option<&Entry>,
+        hunk: &crate::diff::BinaryHunk,
+    ) -> Result<Content> {
+        let old = match source {
+            Some(e) => self.bytes(&e.content)?,
+            None => Vec::new(),
+        };
+        let (old_id, new_id) = file.index_ids.clone().unwrap_or_default();
+        let hex = |data: &[u8]| -> Result<String> {
+            Ok(Oid::hash_object(ObjectType::Blob, data)?.to_string())
+        };
+        let zeros = |id: &str| id.bytes().all(|b| b == b'0');
+        if source.is_some()
+            && !old_id.is_empty()
+            && !zeros(&old_id)
+            && !hex(&old)?.starts_with(&old_id)
+        {
+            bail!("the binary patch is for the blob {old_id}, but the file differs");
+        }
+        let new = crate::hunks::apply_binary(&old, hunk)
+            .map_err(|e| anyhow::anyhow!("the binary patch does not apply: {e}"))?;
+        if !new_id.is_empty() && !zeros(&new_id) && !hex(&new)?.starts_with(&new_id) {
+            bail!("the binary patch gives content that is not the blob {new_id} it announces");
+        }
+        Ok(Content::Blob(self.repo.blob(&new).context(
+            "cannot store the patched file in the object database",
+        )?))
+    }
+
     /// Applies one file's patch; returns the changes it makes.
     pub fn apply_file(&mut self, file: &FilePatch) -> Result<ChangeSet> {
-        if file.binary {
-            bail!("it is a binary patch (\"GIT binary patch\" / \"Binary files differ\"); binary changes are not supported, keep binary files out of the series");
+        if file.binary && file.binary_hunk.is_none() {
+            bail!("it only says \"Binary files ... differ\", without the data; make the patch with `git format-patch` (binary data is its default) or `git diff --binary`");
         }
-        for path in [&file.old_path, &file.new_path].into_iter().flatten() {
-            self.check_path(path)?;
+        if let Some(old) = &file.old_path {
+            self.check_path(old)?;
         }
         for mode in [file.old_mode, file.new_mode].into_iter().flatten() {
             if mode == 0o160000 {
@@ -139,27 +231,32 @@ impl<'r> Stage<'r> {
                 Node::Missing => bail!("{old} does not exist in the tree"),
             }
         };
+        // As git apply: the source of a rename is gone before its
+        // destination is checked, so x can become x/x.
+        if file.is_rename && file.new_path != file.old_path {
+            if let Some(old) = &file.old_path {
+                self.overlay.insert(old.clone(), None);
+            }
+        }
+        if let Some(new) = &file.new_path {
+            self.check_path(new)?;
+        }
         if let Some(new) = file.new_path.as_deref() {
             let must_be_absent = file.is_new || file.is_rename || file.is_copy;
             if must_be_absent && file.new_path != file.old_path {
                 match self.node(new)? {
                     Node::Missing => {}
+                    Node::Dir if self.emptied(new)? => {}
                     Node::Dir => bail!("{new} already exists in the tree as a directory"),
                     Node::File(_) => bail!("{new} already exists in the tree"),
                 }
             }
         }
         let old_mode = source.as_ref().map(|e| e.mode);
-        let content = match (&source, file.hunks.is_empty()) {
-            (Some(e), true) => e.content.clone(),
-            (None, true) => Content::Data(Vec::new()),
-            (source, false) => {
-                let old = match source {
-                    Some(e) => self.bytes(&e.content)?,
-                    None => Vec::new(),
-                };
-                Content::Data(apply_hunks(&old, &file.hunks).map_err(|f| anyhow::anyhow!("{f}"))?)
-            }
+        let content = if let Some(hunk) = &file.binary_hunk {
+            self.apply_binary_file(file, source.as_ref(), hunk)?
+        } else {
+            self.apply_text_file(file, source.as_ref())?
         };
         let mut changes = ChangeSet::new();
         if file.is_delete {

@@ -69,7 +69,10 @@ pub fn read(path: &Path) -> Result<Vec<Reply>> {
         let mails = series_apply::mail::split_mbox(&bytes)
             .with_context(|| format!("{} is not an mbox", path.display()))?;
         for (i, m) in mails.into_iter().enumerate() {
-            texts.push((format!("{} message {}", path.display(), i + 1), m));
+            texts.push((
+                format!("{} message {}", path.display(), i + 1),
+                String::from_utf8_lossy(&m).into_owned(),
+            ));
         }
     }
     if texts.is_empty() {
@@ -127,12 +130,12 @@ pub fn parse(source: &str, text: &str) -> Result<Reply> {
     match get("content-transfer-encoding").map(str::to_ascii_lowercase) {
         Some(e) if e == "quoted-printable" => {
             let joined = body.replace("=\n", "");
-            if let Ok(b) = series_apply::header::decode_q(&joined, false) {
+            if let Ok(b) = series_apply::header::decode_q(joined.as_bytes(), false) {
                 body = String::from_utf8_lossy(&b).into_owned();
             }
         }
         Some(e) if e == "base64" => {
-            if let Ok(b) = series_apply::header::decode_base64(&body) {
+            if let Ok(b) = series_apply::header::decode_base64(body.as_bytes()) {
                 body = String::from_utf8_lossy(&b).into_owned();
             }
         }

@@ -71,14 +71,21 @@ pub fn diff_attr(repo: &Repository, path: &[u8]) -> Result<DiffAttr> {
     }))
 }
 
+/// git's `isspace`, which trims the function text.
 fn is_space(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
 }
 
+/// The function text as git shows it: at most 80 bytes, trailing blanks
+/// trimmed, then cut at the first byte that is not valid UTF-8 (Latin-1
+/// text, or a character split by the 80-byte limit).
 fn finish(text: &[u8]) -> Vec<u8> {
     let mut t = &text[..text.len().min(FUNC_LINE_MAX)];
     while t.last().is_some_and(|&b| is_space(b)) {
         t = &t[..t.len() - 1];
+    }
+    if let Err(e) = std::str::from_utf8(t) {
+        t = &t[..e.valid_up_to()];
     }
     t.to_vec()
 }
@@ -115,8 +122,9 @@ fn ident_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_'
 }
 
+/// `[[:space:]]` of the drivers' regular expressions.
 fn posix_space(b: u8) -> bool {
-    is_space(b)
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
 }
 
 /// `!^[ \t]*[A-Za-z_][A-Za-z_0-9]*:[[:space:]]*($|/[/*])` then

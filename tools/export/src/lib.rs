@@ -15,8 +15,10 @@
 //!
 //! Where git versions disagree the newer one is followed: git 2.47
 //! RFC 2047-encodes non-ASCII From/Subject headers of the cover letter as it
-//! does for patches (git 2.39 writes them raw). Characters count one column
-//! each when folding (git counts East Asian wide characters as two).
+//! does for patches (git 2.39 writes them raw). East Asian wide characters
+//! count two columns when the shortlog wraps, as in git; the shortlog
+//! names authors as `.mailmap` maps them; a commit stored in another
+//! encoding (ISO-8859-1, ...) is re-encoded to UTF-8.
 //!
 //! Differences from git that are on purpose: binary changes, merges and
 //! empty commits are refused (a series is plain text); a new cover letter's
@@ -36,6 +38,7 @@ mod output;
 mod patch_text;
 mod quote;
 mod range_diff;
+mod reencode;
 mod similarity;
 mod wrap;
 
@@ -226,13 +229,15 @@ fn patch_mail(
             commit.id()
         );
     }
-    let raw_msg = commit.message_raw_bytes();
-    let msg = message::Message::parse(raw_msg);
     let author = commit.author();
+    let utf8 = reencode::utf8_commit(commit, &author)
+        .with_context(|| format!("cannot export commit {}", commit.id()))?;
+    let raw_msg = utf8.message.as_slice();
+    let msg = message::Message::parse(raw_msg);
     let mut out = ZERO_FROM_LINE.as_bytes().to_vec();
     out.extend(mail_header::from_header(
-        author.name_bytes(),
-        author.email_bytes(),
+        &utf8.author_name,
+        &utf8.author_email,
     ));
     let when = author.when();
     out.extend(mail_header::date_header(when.seconds(), when.offset_minutes()).bytes());
@@ -321,15 +326,18 @@ fn cover_mail(
         out.push(b'\n');
     }
     out.push(b'\n');
-    let entries: Vec<(Vec<u8>, Vec<u8>)> = commits
-        .iter()
-        .map(|c| {
-            (
-                c.author().name_bytes().to_vec(),
-                message::shortlog_subject(c.message_raw_bytes()),
-            )
-        })
-        .collect();
+    // Like git shortlog, authors are listed by their .mailmap names.
+    let mailmap = repo
+        .mailmap()
+        .context("cannot read the .mailmap of the tree")?;
+    let mut entries: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(commits.len());
+    for c in commits {
+        let author = c
+            .author_with_mailmap(&mailmap)
+            .with_context(|| format!("cannot map the author of {} by .mailmap", c.id()))?;
+        let utf8 = reencode::utf8_commit(c, &author)?;
+        entries.push((utf8.author_name, message::shortlog_subject(&utf8.message)));
+    }
     out.extend(cover::shortlog(&entries));
     let changes = render_changes(repo, None, &base.tree()?, &head.tree()?)?;
     out.extend(changes.stat);

@@ -1,8 +1,9 @@
 //! A commit message split the way git's pretty-printer splits it for e-mail:
 //! the subject (first paragraph, lines joined) and the body.
 
+/// git's `isspace`: a form feed or vertical tab is not a blank to git.
 fn is_space(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
 }
 
 fn rtrim(line: &[u8]) -> &[u8] {

@@ -5,14 +5,17 @@ fn at(text: &[u8], i: usize) -> u8 {
     text.get(i).copied().unwrap_or(0)
 }
 
+/// git's `isspace` (no form feed, no vertical tab).
 fn is_space(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
 }
 
-/// Display width of the character starting at `text[i]` and its length in bytes.
+/// Display width of the character starting at `text[i]` and its length
+/// in bytes, as git's `utf8_width`: East Asian wide characters take two
+/// columns, combining marks none, control characters count -1; a byte
+/// that does not start a valid character counts one.
 fn char_width(text: &[u8], i: usize) -> (i32, usize) {
-    let b = text[i];
-    let len = match b {
+    let len = match text[i] {
         0x00..=0x7f => 1,
         0xc0..=0xdf => 2,
         0xe0..=0xef => 3,
@@ -20,7 +23,18 @@ fn char_width(text: &[u8], i: usize) -> (i32, usize) {
         _ => 1,
     };
     let len = len.min(text.len() - i);
-    (1, len)
+    let Some(ch) = std::str::from_utf8(&text[i..i + len])
+        .ok()
+        .and_then(|s| s.chars().next())
+    else {
+        return (1, 1);
+    };
+    let code = u32::from(ch);
+    if code < 0x20 || (0x7f..0xa0).contains(&code) {
+        return (-1, len);
+    }
+    let width = unicode_width::UnicodeWidthChar::width(ch).unwrap_or(0);
+    (width as i32, len)
 }
 
 /// Appends `text` to `buf`, wrapped at `width` columns. `indent1` is the
@@ -104,6 +118,13 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "  aaa bbb\n    ccc\n    ddd"
         );
+    }
+
+    #[test]
+    fn wide_characters_take_two_columns() {
+        let mut out = Vec::new();
+        add_wrapped_text(&mut out, "日本語 日本語 x".as_bytes(), 0, 0, 8);
+        assert_eq!(String::from_utf8(out).unwrap(), "日本語\n日本語 x");
     }
 
     #[test]
