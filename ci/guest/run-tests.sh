@@ -18,7 +18,7 @@
 HERE=$(cd "$(dirname "$0")" && pwd)
 BIN=${SERIES_TEST_BIN:-$HERE/bin}
 TMP=${TMPDIR:-/tmp}/series-tests
-ALL="dma_owner hotplug iommufd iommufd_fail_nth owner_regress"
+ALL="dma_owner dma_owner_signal hotplug iommufd iommufd_fail_nth owner_regress"
 TESTS=${SERIES_TESTS:-$ALL}
 TIMEOUT=${SERIES_TEST_TIMEOUT:-600}
 SERIES_GROUP_A=${SERIES_GROUP_A:-0000:03:01.0}
@@ -66,20 +66,6 @@ uptime_cs() {
 skip_reason() {
 	case "$1" in
 	iommufd|iommufd_fail_nth)
-		# On 6.12 the mock IOMMU of IOMMUFD_TEST probes its devices with
-		# iommu_ops_from_fwnode(NULL), which returns the first instance
-		# registered without fwnode: Intel's or AMD's when present.
-		# Only known for 6.12: on another base they run (and fail
-		# loudly if that still holds).
-		case "$(uname -r)" in
-		6.12.*)
-			for d in /sys/class/iommu/dmar* /sys/class/iommu/ivhd*; do
-				if [ -e "$d" ]; then
-					echo "mock IOMMU unusable beside ${d##*/} on 6.12 (runs under virtio-iommu)"
-					return
-				fi
-			done ;;
-		esac
 		if [ ! -e /dev/iommu ]; then
 			echo "no /dev/iommu (CONFIG_IOMMUFD)"
 		elif [ ! -d /sys/bus/iommufd_mock ]; then
