@@ -39,6 +39,7 @@
 #include <linux/pm_runtime.h>
 #include <linux/slab.h>
 #include <linux/string.h>
+#include <linux/uaccess.h>
 
 #define PREFIX "dma_owner_regress"
 
@@ -136,8 +137,8 @@ static ssize_t bind_without_probe_write(struct file *file,
 	}
 out:
 	device_unlock(dev);
-	pci_dev_put(pdev);
 	dev_info(dev, "device_bind_driver(%s): %d\n", nodrv_driver.name, ret);
+	pci_dev_put(pdev);
 	return ret ? ret : count;
 }
 
@@ -185,7 +186,7 @@ static const char *foreign_bus_run(void)
 	const char *result;
 	int ret;
 
-	dev = kzalloc(sizeof(*dev), GFP_KERNEL);
+	dev = kzalloc_obj(*dev);
 	if (!dev)
 		return "error-nomem";
 	device_initialize(dev);
