@@ -54,7 +54,7 @@ static struct pci_driver nodrv_driver = {
 };
 
 /* Item 2: a driver whose devres teardown checks the group's ownership. */
-static void devres_check(void *data)
+static void teardown_check(void *data)
 {
 	struct device *dev = data;
 	struct iommu_group *group = iommu_group_get(dev);
@@ -70,20 +70,15 @@ static void devres_check(void *data)
 	iommu_group_put(group);
 }
 
-static int devres_probe(struct pci_dev *pdev, const struct pci_device_id *id)
+static int teardown_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 {
 	devres_result = "bound";
-	return devm_add_action_or_reset(&pdev->dev, devres_check, &pdev->dev);
-}
-
-static void devres_remove(struct pci_dev *pdev)
-{
+	return devm_add_action_or_reset(&pdev->dev, teardown_check, &pdev->dev);
 }
 
 static struct pci_driver devres_driver = {
 	.name = PREFIX "_devres",
-	.probe = devres_probe,
-	.remove = devres_remove,
+	.probe = teardown_probe,
 };
 
 static struct pci_dev *pci_dev_from_user(const char __user *ubuf,
