@@ -63,7 +63,10 @@ fn ensure_tarball(package: &str, version: Option<&str>, tarball: &Path) -> Resul
             fetch.display()
         );
     }
-    eprintln!("series: {} is missing, installing {package}", tarball.display());
+    eprintln!(
+        "series: {} is missing, installing {package}",
+        tarball.display()
+    );
     let status = Command::new("sh")
         .arg("-c")
         .arg(format!(

@@ -9,6 +9,7 @@ pub mod console;
 pub mod initramfs;
 pub mod kconfig;
 pub mod ktap;
+pub mod profile;
 pub mod qemu;
 pub mod qmp;
 pub mod report;
