@@ -355,4 +355,37 @@ mod tests {
         };
         assert!(ok.passed());
     }
+
+    #[test]
+    fn columns_per_target_and_side_across_arches() {
+        let side = |name: &str, arch: &str, status: &str| SideStatus {
+            name: name.into(),
+            arch: arch.into(),
+            status: status.into(),
+            tree: None,
+            kernel: None,
+            build_seconds: None,
+        };
+        let r = Report {
+            config: "ci".into(),
+            sides: vec![
+                side("base", "x86_64", "built"),
+                side("base", "arm64", "build failed: no cross compiler"),
+            ],
+            iommus: vec![Viommu::Intel, Viommu::Smmuv3Dt, Viommu::Smmuv3Acpi],
+            boots: vec![summary("base", Viommu::Intel, Outcome::Pass, true)],
+        };
+        let t = r.table();
+        let header = t.lines().next().unwrap();
+        assert!(header.contains("intel base"), "{t}");
+        assert!(header.contains("smmuv3-dt base"), "{t}");
+        assert!(header.contains("smmuv3-acpi base"), "{t}");
+        assert_eq!(header.matches(" base").count(), 3, "{t}");
+        assert!(t.contains("build failed: no cross compiler"), "{t}");
+        assert!(!r.passed());
+        assert!(r
+            .failure_lines()
+            .iter()
+            .any(|l| l.starts_with("base arm64: build failed")));
+    }
 }
