@@ -8,6 +8,7 @@ use series_kernel::boot::{self as kboot, BootRequest, BootRun};
 use series_kernel::build::{self as kbuild, BuildOutput, BuildPlan};
 use series_kernel::initramfs::{self, InitramfsSpec};
 use series_kernel::kcidb;
+use series_kernel::profile::{self, ArchProfile, BusyboxSource};
 use series_kernel::qemu::{QemuSpec, Viommu};
 use series_kernel::report::{BootSummary, Report, SideStatus};
 use std::path::{Path, PathBuf};
@@ -24,16 +25,21 @@ use std::time::{Duration, Instant};
 /// Examples:
 ///   tools/series build                           # out/linux, ci config
 ///   tools/series build --tree out/run/patched --config debug
+///   tools/series build --arch arm64              # cross, series-arm64-ci.config
 #[derive(Args)]
 #[command(verbatim_doc_comment)]
 pub struct BuildArgs {
+    /// Architecture: x86_64 or arm64 (cross compiled with aarch64-linux-gnu-gcc).
+    #[arg(long, default_value = "x86_64")]
+    pub arch: String,
     /// Kernel tree (default: out/linux, made by `series base`).
     #[arg(long)]
     pub tree: Option<PathBuf>,
     /// Config fragment name: ci or debug.
     #[arg(long, default_value = "ci")]
     pub config: String,
-    /// Build directory (default: out/build/<tree name>-<config>).
+    /// Build directory (default: out/build/<tree name>-<config>, with
+    /// -<arch> before the config for other architectures than x86_64).
     #[arg(long)]
     pub build_dir: Option<PathBuf>,
     /// Parallel jobs (default: number of CPUs).
@@ -45,14 +51,16 @@ pub struct BuildArgs {
 ///
 /// Examples:
 ///   tools/series boot --iommu amd --kernel out/build/patched-ci/arch/x86/boot/bzImage
+///   tools/series boot --iommu smmuv3-acpi       # out/build/linux-arm64-ci, UEFI + ACPI
 ///   SERIES_GUEST_ENV="DMA_OWNER_CYCLES=20" tools/series boot --iommu intel
 #[derive(Args)]
 #[command(verbatim_doc_comment)]
 pub struct BootArgs {
-    /// intel, amd or virtio.
+    /// intel, amd, virtio (x86_64), smmuv3-dt or smmuv3-acpi (arm64).
     #[arg(long, default_value = "intel")]
     pub iommu: String,
-    /// bzImage to boot (default: the `build` output of out/linux, ci config).
+    /// Kernel image to boot (default: the `build` output of out/linux, ci
+    /// config, for the vIOMMU's architecture).
     #[arg(long)]
     pub kernel: Option<PathBuf>,
     /// Guest tests (a directory with run-tests.sh and bin/); default: built
@@ -72,10 +80,12 @@ pub struct BootArgs {
 /// Examples:
 ///   tools/series test --tree out/run/patched --config debug --iommu intel
 ///   tools/series test --kernel out/build/base-ci/arch/x86/boot/bzImage
+///   tools/series test --tree out/run/base --iommu smmuv3-dt,smmuv3-acpi
 #[derive(Args)]
 #[command(verbatim_doc_comment)]
 pub struct TestArgs {
-    /// bzImage to test (default: build --tree/--config first, or use its output).
+    /// Kernel image to test (default: build --tree/--config first); its
+    /// architecture picks the vIOMMUs of --iommu that can run it.
     #[arg(long)]
     pub kernel: Option<PathBuf>,
     /// Kernel tree to build and test (default: out/linux).
@@ -84,7 +94,8 @@ pub struct TestArgs {
     /// Config variant: ci or debug.
     #[arg(long, default_value = "ci")]
     pub config: String,
-    /// vIOMMUs, comma separated, or `all`.
+    /// vIOMMUs, comma separated: intel, amd, virtio, smmuv3-dt,
+    /// smmuv3-acpi; `x86_64` or `arm64` for all of one architecture; `all`.
     #[arg(long, default_value = "all")]
     pub iommu: String,
     /// Guest tests directory (default: built with ci/guest/build.sh).
@@ -104,8 +115,9 @@ pub struct TestArgs {
 /// per boot; out/report/latest points there) and fails when any boot failed.
 ///
 /// Examples:
-///   tools/series run                       # ci config, intel, amd and virtio
+///   tools/series run                       # ci config, all five vIOMMUs (two arches)
 ///   tools/series run --config debug --iommu intel
+///   tools/series run --iommu arm64         # smmuv3-dt and smmuv3-acpi only
 ///   tools/series run --ci                  # what CI runs (ci/kernel-stage)
 #[derive(Args)]
 #[command(verbatim_doc_comment)]
@@ -113,7 +125,8 @@ pub struct RunArgs {
     /// Config variant: ci or debug.
     #[arg(long, default_value = "ci")]
     pub config: String,
-    /// vIOMMUs, comma separated, or `all`.
+    /// vIOMMUs, comma separated: intel, amd, virtio, smmuv3-dt,
+    /// smmuv3-acpi; `x86_64` or `arm64` for all of one architecture; `all`.
     #[arg(long, default_value = "all")]
     pub iommu: String,
     /// CI mode: ci config and all vIOMMUs whatever else is given, boot timeout at most 600 s.
@@ -147,8 +160,19 @@ fn tree_label(tree: &Path) -> String {
         .unwrap_or_else(|| "linux".into())
 }
 
+/// The default build directory name: `<tree>-<config>` for x86_64,
+/// `<tree>-<arch>-<config>` for the others.
+fn build_label(tree: &Path, arch: &ArchProfile, config: &str) -> String {
+    if arch == &profile::X86_64 {
+        format!("{}-{config}", tree_label(tree))
+    } else {
+        format!("{}-{}-{config}", tree_label(tree), arch.name)
+    }
+}
+
 fn build_plan(
     tree: &Path,
+    arch: &'static ArchProfile,
     config: &str,
     build_dir: Option<PathBuf>,
     jobs: Option<usize>,
@@ -162,12 +186,13 @@ fn build_plan(
     let build_dir = build_dir.unwrap_or_else(|| {
         paths::out_dir()
             .join("build")
-            .join(format!("{}-{config}", tree_label(&tree)))
+            .join(build_label(&tree, arch, config))
     });
     Ok(BuildPlan {
         tree,
+        arch,
         build_dir,
-        fragments: kbuild::fragments_for(&overlay_dir(), config)?,
+        fragments: kbuild::fragments_for(&overlay_dir(), arch, config)?,
         jobs: jobs.unwrap_or_else(kbuild::default_jobs),
         lock: std::env::var_os("SERIES_KBUILD_LOCK")
             .map(PathBuf::from)
@@ -185,7 +210,7 @@ fn do_build(plan: &BuildPlan) -> Result<BuildOutput> {
     let out = result?;
     eprintln!(
         "built {} in {:.0}s, +{:.0}s waiting for the build lock (log {})",
-        out.bzimage.display(),
+        out.image.display(),
         out.seconds,
         out.lock_wait_seconds,
         out.log.display()
@@ -194,14 +219,15 @@ fn do_build(plan: &BuildPlan) -> Result<BuildOutput> {
 }
 
 pub fn build(_patches: &Path, a: BuildArgs) -> Result<()> {
+    let arch = ArchProfile::parse(&a.arch)?;
     let tree = a.tree.unwrap_or_else(paths::default_tree);
-    let plan = build_plan(&tree, &a.config, a.build_dir, a.jobs)?;
+    let plan = build_plan(&tree, arch, &a.config, a.build_dir, a.jobs)?;
     let out = do_build(&plan)?;
-    println!("{}", out.bzimage.display());
+    println!("{}", out.image.display());
     Ok(())
 }
 
-/// The build directory a bzImage came from (`<dir>/arch/x86/boot/bzImage`).
+/// The build directory an image came from (`<dir>/arch/<arch>/boot/<image>`).
 pub(crate) fn build_dir_of(kernel: &Path) -> Option<PathBuf> {
     let dir = kernel.parent()?.parent()?.parent()?.parent()?;
     dir.join(".config").is_file().then(|| dir.to_path_buf())
@@ -209,7 +235,11 @@ pub(crate) fn build_dir_of(kernel: &Path) -> Option<PathBuf> {
 
 /// The guest tests for a kernel: the directory given, or built next to
 /// the kernel's `series build` directory.
-pub(crate) fn tests_for_kernel(kernel: &Path, tests: Option<PathBuf>) -> Result<PathBuf> {
+pub(crate) fn tests_for_kernel(
+    kernel: &Path,
+    arch: &ArchProfile,
+    tests: Option<PathBuf>,
+) -> Result<PathBuf> {
     if let Some(t) = tests {
         return Ok(t);
     }
@@ -219,11 +249,11 @@ pub(crate) fn tests_for_kernel(kernel: &Path, tests: Option<PathBuf>) -> Result<
             kernel.display()
         )
     })?;
-    guest_tests(&bd, None)
+    guest_tests(&bd, arch, None)
 }
 
 /// Build the guest tests with ci/guest/build.sh into `<build dir>/guest`.
-fn guest_tests(build_dir: &Path, tree: Option<&Path>) -> Result<PathBuf> {
+fn guest_tests(build_dir: &Path, arch: &ArchProfile, tree: Option<&Path>) -> Result<PathBuf> {
     let script = paths::project_root().join("ci/guest/build.sh");
     if !script.is_file() {
         bail!(
@@ -231,7 +261,7 @@ fn guest_tests(build_dir: &Path, tree: Option<&Path>) -> Result<PathBuf> {
             script.display()
         );
     }
-    let headers = build_dir.join("uapi-headers");
+    let headers = build_dir.join("usr");
     if !headers.join("include").is_dir() {
         bail!(
             "{} has no UAPI headers; run `series build` for this kernel",
@@ -248,6 +278,10 @@ fn guest_tests(build_dir: &Path, tree: Option<&Path>) -> Result<PathBuf> {
         .map(Path::to_path_buf)
         .or_else(|| build_dir.join("source").canonicalize().ok());
     let mut cmd = Command::new("sh");
+    // Static programs for the guest's architecture (build.sh takes $CC);
+    // the busybox script also unpacks the sysroot some arches link from.
+    busybox_for(arch)?;
+    cmd.env("CC", arch.guest_cc(&paths::cache_dir()));
     cmd.arg(&script).arg(&out).arg(&headers);
     if let Some(t) = &ksrc {
         cmd.arg(t);
@@ -276,10 +310,37 @@ fn guest_tests(build_dir: &Path, tree: Option<&Path>) -> Result<PathBuf> {
     Ok(out)
 }
 
+/// The guest's busybox for `arch`: the host's, or the one a ci/ script
+/// unpacks into ~/.cache/series (run when it is not there yet).
+fn busybox_for(arch: &ArchProfile) -> Result<PathBuf> {
+    let cache = paths::cache_dir();
+    let path = arch.busybox_path(&cache);
+    if let BusyboxSource::Fetched { script, .. } = arch.busybox {
+        if !path.is_file() {
+            let script = paths::project_root().join(script);
+            eprintln!("no {} busybox yet: running {}", arch.name, script.display());
+            let status = Command::new(&script)
+                .env("SERIES_CACHE", &cache)
+                .stdout(std::process::Stdio::null())
+                .status()
+                .with_context(|| format!("cannot run {}", script.display()))?;
+            if !status.success() || !path.is_file() {
+                bail!(
+                    "{} did not provide {}; run it by hand to see why",
+                    script.display(),
+                    path.display()
+                );
+            }
+        }
+    }
+    Ok(path)
+}
+
 /// Pack the initramfs for one kernel and its tests.
-pub(crate) fn make_initramfs(tests: &Path, dest: &Path) -> Result<()> {
+pub(crate) fn make_initramfs(tests: &Path, arch: &ArchProfile, dest: &Path) -> Result<()> {
     let spec = InitramfsSpec {
-        busybox: PathBuf::from("/bin/busybox"),
+        busybox: busybox_for(arch)?,
+        elf_machine: arch.elf_machine,
         tests_dir: tests.to_path_buf(),
     };
     initramfs::write(&spec, dest)
@@ -299,7 +360,7 @@ fn boot_one(
         qmp_socket: kboot::qmp_socket_path(out, iommu.name()),
         memory_mb: 1024,
         cpus: 2,
-        kvm: kboot::kvm_usable(),
+        kvm: kboot::kvm_usable(iommu.arch()),
     };
     let req = BootRequest {
         qemu,
@@ -330,15 +391,40 @@ fn print_failures(run: &BootRun) {
     }
 }
 
-fn default_kernel() -> PathBuf {
+fn default_kernel(arch: &ArchProfile) -> PathBuf {
     paths::out_dir()
         .join("build")
-        .join("linux-ci/arch/x86/boot/bzImage")
+        .join(build_label(&paths::default_tree(), arch, "ci"))
+        .join(arch.image_path)
+}
+
+/// The architecture of a kernel image, from its boot header: arm64's
+/// `Image` has the magic `ARM\x64` at 0x38, x86's bzImage `HdrS` at 0x202.
+fn image_arch(kernel: &Path) -> Result<&'static ArchProfile> {
+    let mut head = vec![0u8; 0x206];
+    let n = {
+        use std::io::Read;
+        let mut f = std::fs::File::open(kernel)
+            .with_context(|| format!("cannot read kernel image {}", kernel.display()))?;
+        f.read(&mut head)?
+    };
+    let head = &head[..n];
+    if head.get(0x38..0x3c) == Some(b"ARM\x64") {
+        Ok(&profile::ARM64)
+    } else if head.get(0x202..0x206) == Some(b"HdrS") {
+        Ok(&profile::X86_64)
+    } else {
+        bail!(
+            "{} is neither an x86 bzImage nor an arm64 Image",
+            kernel.display()
+        )
+    }
 }
 
 pub fn boot(_patches: &Path, a: BootArgs) -> Result<()> {
     let iommu = Viommu::parse(&a.iommu)?;
-    let kernel = a.kernel.unwrap_or_else(default_kernel);
+    let arch = iommu.arch();
+    let kernel = a.kernel.unwrap_or_else(|| default_kernel(arch));
     if !kernel.is_file() {
         bail!(
             "no kernel at {}: run `series build` or pass --kernel",
@@ -349,9 +435,19 @@ pub fn boot(_patches: &Path, a: BootArgs) -> Result<()> {
         .out
         .unwrap_or_else(|| paths::out_dir().join("boot").join(iommu.name()));
     std::fs::create_dir_all(&out)?;
-    let tests = tests_for_kernel(&kernel, a.tests)?;
+    let found = image_arch(&kernel)?;
+    if found != arch {
+        bail!(
+            "{} is an {} kernel; {} boots {} kernels",
+            kernel.display(),
+            found.name,
+            iommu.name(),
+            arch.name
+        );
+    }
+    let tests = tests_for_kernel(&kernel, arch, a.tests)?;
     let initrd = out.join("initramfs.cpio");
-    make_initramfs(&tests, &initrd)?;
+    make_initramfs(&tests, arch, &initrd)?;
     let run = boot_one(&kernel, &initrd, iommu, &out, a.timeout)?;
     if let Some(doc) = &run.report.ktap {
         let c = doc.leaf_counts();
@@ -374,13 +470,15 @@ pub fn boot(_patches: &Path, a: BootArgs) -> Result<()> {
     Ok(())
 }
 
-/// A kernel ready to boot: the bzImage and the guest tests built for it.
+/// A kernel ready to boot: the image and the guest tests built for it.
 struct ReadyKernel {
+    arch: &'static ArchProfile,
     kernel: PathBuf,
     tests: PathBuf,
 }
 
-/// Boot `k` under each vIOMMU, into `<report_dir>/<side>-<iommu>/`.
+/// Boot `k` under each vIOMMU of its architecture, into
+/// `<report_dir>/<side>-<iommu>/`.
 fn test_side(
     side: &str,
     k: &ReadyKernel,
@@ -388,10 +486,10 @@ fn test_side(
     report_dir: &Path,
     timeout: u64,
 ) -> Result<Vec<BootSummary>> {
-    let initrd = report_dir.join(format!("{side}-initramfs.cpio"));
-    make_initramfs(&k.tests, &initrd)?;
+    let initrd = report_dir.join(format!("{side}-{}-initramfs.cpio", k.arch.name));
+    make_initramfs(&k.tests, k.arch, &initrd)?;
     let mut out = Vec::new();
-    for &iommu in iommus {
+    for &iommu in iommus.iter().filter(|v| v.arch() == k.arch) {
         let dir = report_dir.join(format!("{side}-{}", iommu.name()));
         let run = boot_one(&k.kernel, &initrd, iommu, &dir, timeout)?;
         if !run.passed() {
@@ -448,19 +546,21 @@ fn write_report(report: &Report, dir: &Path) -> Result<()> {
 /// selftests) come from `test_src`, or from the tree itself.
 fn ready_kernel(
     tree: &Path,
+    arch: &'static ArchProfile,
     config: &str,
     tests: Option<&Path>,
     test_src: Option<&Path>,
 ) -> Result<(ReadyKernel, BuildOutput)> {
-    let plan = build_plan(tree, config, None, None)?;
+    let plan = build_plan(tree, arch, config, None, None)?;
     let out = do_build(&plan)?;
     let tests = match tests {
         Some(t) => t.to_path_buf(),
-        None => guest_tests(&plan.build_dir, Some(test_src.unwrap_or(&plan.tree)))?,
+        None => guest_tests(&plan.build_dir, arch, Some(test_src.unwrap_or(&plan.tree)))?,
     };
     Ok((
         ReadyKernel {
-            kernel: out.bzimage.clone(),
+            arch,
+            kernel: out.image.clone(),
             tests,
         },
         out,
@@ -468,37 +568,61 @@ fn ready_kernel(
 }
 
 pub fn test(_patches: &Path, a: TestArgs) -> Result<()> {
-    let iommus = Viommu::parse_list(&a.iommu)?;
-    let (kernel, status) = match a.kernel {
+    let mut iommus = Viommu::parse_list(&a.iommu)?;
+    let mut sides = Vec::new();
+    let mut kernels = Vec::new();
+    match a.kernel {
         Some(kernel) => {
-            let tests = tests_for_kernel(&kernel, a.tests)?;
-            let st = SideStatus {
+            // One image, one architecture: the targets that can boot it.
+            let arch = image_arch(&kernel)?;
+            iommus.retain(|v| v.arch() == arch);
+            if iommus.is_empty() {
+                bail!(
+                    "{} is an {} kernel and none of --iommu {} boots it",
+                    kernel.display(),
+                    arch.name,
+                    a.iommu
+                );
+            }
+            let tests = tests_for_kernel(&kernel, arch, a.tests)?;
+            sides.push(SideStatus {
                 name: "kernel".into(),
+                arch: arch.name.into(),
                 status: "built".into(),
                 tree: None,
                 kernel: Some(kernel.clone()),
                 build_seconds: None,
-            };
-            (ReadyKernel { kernel, tests }, st)
+            });
+            kernels.push(ReadyKernel {
+                arch,
+                kernel,
+                tests,
+            });
         }
         None => {
             let tree = a.tree.unwrap_or_else(paths::default_tree);
-            let (k, out) = ready_kernel(&tree, &a.config, a.tests.as_deref(), None)?;
-            let st = SideStatus {
-                name: tree_label(&tree),
-                status: "built".into(),
-                tree: Some(tree),
-                kernel: Some(out.bzimage),
-                build_seconds: Some(out.seconds),
-            };
-            (k, st)
+            for arch in profile::arches_of(&iommus) {
+                let (k, out) = ready_kernel(&tree, arch, &a.config, a.tests.as_deref(), None)?;
+                sides.push(SideStatus {
+                    name: tree_label(&tree),
+                    arch: arch.name.into(),
+                    status: "built".into(),
+                    tree: Some(tree.clone()),
+                    kernel: Some(out.image),
+                    build_seconds: Some(out.seconds),
+                });
+                kernels.push(k);
+            }
         }
     };
     let dir = new_report_dir()?;
-    let boots = test_side(&status.name, &kernel, &iommus, &dir, a.timeout)?;
+    let mut boots = Vec::new();
+    for (k, st) in kernels.iter().zip(&sides) {
+        boots.extend(test_side(&st.name, k, &iommus, &dir, a.timeout)?);
+    }
     let report = Report {
         config: a.config,
-        sides: vec![status],
+        sides,
         iommus,
         boots,
     };
@@ -551,21 +675,17 @@ fn write_kcidb(report: &Report, src: &kcidb::Source, path: &Path) -> Result<()> 
 }
 
 /// Tools `run` needs; when one is missing it calls ci/setup.
-const NEEDED_TOOLS: &[&str] = &[
-    "make",
-    "gcc",
-    "flex",
-    "bison",
-    "bc",
-    "qemu-system-x86_64",
-    "git",
-    "cpio",
-];
+const NEEDED_TOOLS: &[&str] = &["make", "gcc", "flex", "bison", "bc", "git", "cpio"];
 
-fn missing_tools() -> Vec<&'static str> {
-    NEEDED_TOOLS
-        .iter()
-        .copied()
+/// The tools plus each architecture's QEMU and compiler.
+fn missing_tools(arches: &[&'static ArchProfile]) -> Vec<String> {
+    let mut tools: Vec<String> = NEEDED_TOOLS.iter().map(|t| t.to_string()).collect();
+    for arch in arches {
+        tools.push(arch.qemu.to_string());
+        tools.push(arch.user_cc());
+    }
+    tools
+        .into_iter()
         .filter(|t| {
             !Command::new("sh")
                 .args(["-c", &format!("command -v {t} >/dev/null 2>&1")])
@@ -576,8 +696,8 @@ fn missing_tools() -> Vec<&'static str> {
         .collect()
 }
 
-fn ensure_setup() -> Result<()> {
-    let missing = missing_tools();
+fn ensure_setup(arches: &[&'static ArchProfile]) -> Result<()> {
+    let missing = missing_tools(arches);
     let no_busybox = !Path::new("/bin/busybox").is_file();
     if missing.is_empty() && !no_busybox {
         return Ok(());
@@ -661,29 +781,32 @@ fn hand_out_worktree(patches: &Path, tree: &Path) -> Result<()> {
     )
 }
 
-/// Build one side, turning a failure into its status line.
+/// Build one side for one architecture, turning a failure into its
+/// status line.
 fn build_side(
     name: &str,
     tree: &Path,
+    arch: &'static ArchProfile,
     config: &str,
     tests: Option<&Path>,
     test_src: Option<&Path>,
 ) -> (Option<ReadyKernel>, SideStatus) {
     let mut st = SideStatus {
         name: name.into(),
+        arch: arch.name.into(),
         status: "built".into(),
         tree: Some(tree.to_path_buf()),
         kernel: None,
         build_seconds: None,
     };
-    match ready_kernel(tree, config, tests, test_src) {
+    match ready_kernel(tree, arch, config, tests, test_src) {
         Ok((k, out)) => {
-            st.kernel = Some(out.bzimage);
+            st.kernel = Some(out.image);
             st.build_seconds = Some(out.seconds);
             (Some(k), st)
         }
         Err(e) => {
-            eprintln!("{name}: {e:#}");
+            eprintln!("{name} ({}): {e:#}", arch.name);
             st.status = format!(
                 "build failed: {}",
                 format!("{e:#}").lines().next().unwrap_or("")
@@ -693,16 +816,37 @@ fn build_side(
     }
 }
 
+/// A side that did not get to the build, for every architecture.
+fn unbuilt(
+    name: &str,
+    arches: &[&'static ArchProfile],
+    status: &str,
+    tree: Option<&Path>,
+) -> Vec<SideStatus> {
+    arches
+        .iter()
+        .map(|arch| SideStatus {
+            name: name.into(),
+            arch: arch.name.into(),
+            status: status.into(),
+            tree: tree.map(Path::to_path_buf),
+            kernel: None,
+            build_seconds: None,
+        })
+        .collect()
+}
+
 pub fn run(patches: &Path, a: RunArgs) -> Result<()> {
     let start = Instant::now();
     let (config, iommus) = if a.ci {
-        ("ci".to_string(), Viommu::ALL.to_vec())
+        ("ci".to_string(), Viommu::all())
     } else {
         (a.config.clone(), Viommu::parse_list(&a.iommu)?)
     };
+    let arches = profile::arches_of(&iommus);
     let timeout = if a.ci { a.timeout.min(600) } else { a.timeout };
     if !a.no_setup {
-        ensure_setup()?;
+        ensure_setup(&arches)?;
     }
     let work = paths::out_dir().join("run");
     let base_tree = work.join("base");
@@ -725,52 +869,48 @@ pub fn run(patches: &Path, a: RunArgs) -> Result<()> {
         _ => None,
     };
 
-    // Base first, booted right away: its verdict comes before the patched
-    // side's build.
-    let (base_k, base_st) = build_side("base", &base_tree, &config, a.tests.as_deref(), test_src);
-    sides.push(base_st);
-    if let Some(k) = &base_k {
-        boots.extend(test_side("base", k, &iommus, &dir, timeout)?);
-    }
-    let patched = match applied {
-        None if a.base_only => None,
-        None => {
-            sides.push(SideStatus {
-                name: "patched".into(),
-                status: "no series".into(),
-                tree: None,
-                kernel: None,
-                build_seconds: None,
-            });
-            None
+    // Base first, each architecture booted right after its build: the
+    // first verdict comes before the other builds.
+    for &arch in &arches {
+        let (k, st) = build_side(
+            "base",
+            &base_tree,
+            arch,
+            &config,
+            a.tests.as_deref(),
+            test_src,
+        );
+        sides.push(st);
+        if let Some(k) = &k {
+            boots.extend(test_side("base", k, &iommus, &dir, timeout)?);
         }
+    }
+    match applied {
+        None if a.base_only => {}
+        None => sides.extend(unbuilt("patched", &arches, "no series", None)),
         Some(Ok(())) => {
-            let (k, st) = build_side(
-                "patched",
-                &patched_tree,
-                &config,
-                a.tests.as_deref(),
-                test_src,
-            );
-            sides.push(st);
-            k
+            for &arch in &arches {
+                let (k, st) = build_side(
+                    "patched",
+                    &patched_tree,
+                    arch,
+                    &config,
+                    a.tests.as_deref(),
+                    test_src,
+                );
+                sides.push(st);
+                if let Some(k) = &k {
+                    boots.extend(test_side("patched", k, &iommus, &dir, timeout)?);
+                }
+            }
         }
         Some(Err(e)) => {
-            sides.push(SideStatus {
-                name: "patched".into(),
-                status: format!(
-                    "apply failed: {}",
-                    format!("{e:#}").lines().next().unwrap_or("")
-                ),
-                tree: Some(patched_tree.clone()),
-                kernel: None,
-                build_seconds: None,
-            });
-            None
+            let why = format!(
+                "apply failed: {}",
+                format!("{e:#}").lines().next().unwrap_or("")
+            );
+            sides.extend(unbuilt("patched", &arches, &why, Some(&patched_tree)));
         }
-    };
-    if let Some(k) = &patched {
-        boots.extend(test_side("patched", k, &iommus, &dir, timeout)?);
     }
     let report = Report {
         config,

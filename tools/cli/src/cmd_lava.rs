@@ -145,10 +145,12 @@ fn stage_artifacts(
     let tests = match (tests, built) {
         (Some(t), _) => t,
         (None, Some(g)) => g,
-        (None, None) => cmd_kernel::tests_for_kernel(kernel, None)?,
+        (None, None) => {
+            cmd_kernel::tests_for_kernel(kernel, &series_kernel::profile::X86_64, None)?
+        }
     };
     let i = dir.join("initramfs.cpio");
-    cmd_kernel::make_initramfs(&tests, &i)?;
+    cmd_kernel::make_initramfs(&tests, &series_kernel::profile::X86_64, &i)?;
     let art = |path: PathBuf, file: &str| -> Result<Artifact> {
         let abs = path.canonicalize()?;
         Ok(Artifact {

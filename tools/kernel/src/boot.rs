@@ -3,9 +3,10 @@
 //! kill the guest at the hard timeout, then judge the log.
 
 use crate::console::{self, ConsoleReport, QMP_REPLY, QMP_REQUEST};
+use crate::profile::{ArchProfile, Firmware};
 use crate::qemu::{self, QemuSpec};
 use crate::qmp::Qmp;
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -125,18 +126,33 @@ pub fn boot(req: &BootRequest, progress: &mut dyn FnMut(&str)) -> Result<BootRun
     let mut console = std::fs::File::create(&console_path)
         .with_context(|| format!("cannot create {}", console_path.display()))?;
     let args = qemu::args(&req.qemu);
+    let target = req.qemu.iommu.profile();
+    let program = target.arch.qemu;
+    if let Firmware::Uefi(fw) = target.firmware {
+        if !Path::new(fw).is_file() {
+            bail!(
+                "UEFI firmware {fw} is missing: install {} (ci/setup)",
+                target.firmware_package
+            );
+        }
+    }
     std::fs::write(
         req.out_dir.join("qemu.cmdline"),
-        format!("qemu-system-x86_64 {}\n", args.join(" ")),
+        format!("{program} {}\n", args.join(" ")),
     )?;
     let start = Instant::now();
-    let mut child = Command::new("qemu-system-x86_64")
+    let mut child = Command::new(program)
         .args(&args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(&qemu_log)?)
         .spawn()
-        .context("cannot start qemu-system-x86_64 (install qemu-system-x86: ci/setup)")?;
+        .with_context(|| {
+            format!(
+                "cannot start {program} (install {}: ci/setup)",
+                target.arch.qemu_package
+            )
+        })?;
     let rx = spawn_line_reader(child.stdout.take().expect("piped"));
     let mut qmp = Qmp::connect(&req.qemu.qmp_socket, Duration::from_secs(10)).ok();
     let accel = qmp.as_mut().and_then(|q| {
@@ -257,8 +273,12 @@ fn finish_child(child: &mut std::process::Child, grace: Duration) -> Result<Opti
 /// Can QEMU really run a KVM guest here? `/dev/kvm` may open and still
 /// fail at vCPU setup (nested virtualisation without MSR support), so this
 /// starts a paused QEMU with KVM and asks it to quit over QMP.
-/// `SERIES_ACCEL=tcg|kvm` overrides the probe.
-pub fn kvm_usable() -> bool {
+/// `SERIES_ACCEL=tcg|kvm` overrides the probe. A guest of another
+/// architecture than the host's always runs under TCG.
+pub fn kvm_usable(arch: &ArchProfile) -> bool {
+    if !arch.kvm_possible {
+        return false;
+    }
     match std::env::var("SERIES_ACCEL").as_deref() {
         Ok("tcg") => return false,
         Ok("kvm") => return true,
@@ -272,14 +292,14 @@ pub fn kvm_usable() -> bool {
     {
         return false;
     }
-    let child = Command::new("qemu-system-x86_64")
+    let child = Command::new(arch.qemu)
         .args([
             "-accel",
             "kvm",
             "-cpu",
             "max",
             "-machine",
-            "q35",
+            arch.kvm_probe_machine,
             "-nodefaults",
         ])
         .args(["-display", "none", "-m", "64", "-S", "-qmp", "stdio"])

@@ -1,8 +1,11 @@
 //! `series build`: configure a kernel tree out of tree (O=) from tinyconfig
 //! plus config fragments, check every fragment option stuck, then build
-//! bzImage and the UAPI headers, with the kernel's output in a log file.
+//! the boot image (bzImage, Image) and the UAPI headers, with the kernel's
+//! output in a log file. What differs per architecture comes from its
+//! `profile::ArchProfile`.
 
 use crate::kconfig;
+use crate::profile::ArchProfile;
 use anyhow::{bail, Context, Result};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -14,7 +17,9 @@ use std::time::Instant;
 pub struct BuildPlan {
     /// Kernel source tree (only read).
     pub tree: PathBuf,
-    /// O= directory; `.config`, objects, bzImage and `build.log` go here.
+    /// Target architecture (make ARCH, cross compiler, image).
+    pub arch: &'static ArchProfile,
+    /// O= directory; `.config`, objects, the image and `build.log` go here.
     pub build_dir: PathBuf,
     /// Fragments merged over tinyconfig, in order.
     pub fragments: Vec<PathBuf>,
@@ -26,7 +31,8 @@ pub struct BuildPlan {
 /// What a finished build produced.
 #[derive(Debug, Clone)]
 pub struct BuildOutput {
-    pub bzimage: PathBuf,
+    /// The bootable kernel image (bzImage, Image).
+    pub image: PathBuf,
     pub headers: PathBuf,
     pub log: PathBuf,
     /// Configure + build + headers, without the time waiting for the lock.
@@ -38,33 +44,33 @@ impl BuildPlan {
     pub fn log_path(&self) -> PathBuf {
         self.build_dir.join("build.log")
     }
-    pub fn bzimage(&self) -> PathBuf {
-        self.build_dir.join("arch/x86/boot/bzImage")
+    pub fn image(&self) -> PathBuf {
+        self.build_dir.join(self.arch.image_path)
     }
-    /// `make headers_install INSTALL_HDR_PATH=` target, for the guest tests.
+    /// The UAPI headers for the guest tests: `make headers` leaves them in
+    /// `<build dir>/usr/include` (`headers_install` with INSTALL_HDR_PATH
+    /// needs rsync since Linux 7.x, and only copies them).
     pub fn headers_dir(&self) -> PathBuf {
-        self.build_dir.join("uapi-headers")
+        self.build_dir.join("usr")
     }
 }
 
-/// The fragment files for a config name (`ci`, `debug`) under the overlay.
-pub fn fragments_for(overlay: &Path, name: &str) -> Result<Vec<PathBuf>> {
+/// The fragment files for a config name (`ci`, `debug`) under the overlay:
+/// the architecture's ci fragments, then `series-<name>.config` for any
+/// other name.
+pub fn fragments_for(overlay: &Path, arch: &ArchProfile, name: &str) -> Result<Vec<PathBuf>> {
     let dir = overlay.join("kernel/configs");
-    let ci = dir.join("series-ci.config");
-    let list = match name {
-        "ci" => vec![ci],
-        "debug" => vec![ci, dir.join("series-debug.config")],
-        other => {
-            let own = dir.join(format!("series-{other}.config"));
-            if !own.is_file() {
-                bail!(
-                    "unknown config `{other}`: expected `ci`, `debug` or a fragment {}",
-                    own.display()
-                );
-            }
-            vec![ci, own]
+    let mut list: Vec<PathBuf> = arch.ci_fragments.iter().map(|f| dir.join(f)).collect();
+    if name != "ci" {
+        let own = dir.join(format!("series-{name}.config"));
+        if !own.is_file() {
+            bail!(
+                "unknown config `{name}`: expected `ci`, `debug` or a fragment {}",
+                own.display()
+            );
         }
-    };
+        list.push(own);
+    }
     for f in &list {
         if !f.is_file() {
             bail!("config fragment {} is missing", f.display());
@@ -94,10 +100,14 @@ fn make_args(plan: &BuildPlan) -> Vec<String> {
         "-C".to_string(),
         plan.tree.display().to_string(),
         format!("O={}", plan.build_dir.display()),
-        "ARCH=x86_64".to_string(),
+        format!("ARCH={}", plan.arch.make_arch),
     ];
+    let cross = plan.arch.cross_compile;
+    if !cross.is_empty() {
+        args.push(format!("CROSS_COMPILE={cross}"));
+    }
     if have("ccache") {
-        args.push("CC=ccache gcc".to_string());
+        args.push(format!("CC=ccache {cross}gcc"));
     }
     args
 }
@@ -282,26 +292,26 @@ pub fn configure(plan: &BuildPlan, progress: &mut dyn FnMut(&str)) -> Result<()>
     Ok(())
 }
 
-/// Configure and build bzImage and the UAPI headers.
+/// Configure and build the boot image and the UAPI headers.
 pub fn build(plan: &BuildPlan, progress: &mut dyn FnMut(&str)) -> Result<BuildOutput> {
     let start = Instant::now();
     configure(plan, progress)?;
-    let lock_wait_seconds = run_make(plan, &["bzImage"], true, "build", progress)?;
+    let cc = format!("{}gcc", plan.arch.cross_compile);
+    if !have(&cc) {
+        bail!(
+            "`{cc}` is not installed: the {} build needs it (ci/setup)",
+            plan.arch.name
+        );
+    }
+    let lock_wait_seconds = run_make(plan, &[plan.arch.image_target], true, "build", progress)?;
     let headers = plan.headers_dir();
-    let hdr_arg = format!("INSTALL_HDR_PATH={}", headers.display());
-    run_make(
-        plan,
-        &["headers_install", &hdr_arg],
-        false,
-        "headers",
-        progress,
-    )?;
-    let bzimage = plan.bzimage();
-    if !bzimage.is_file() {
-        bail!("make succeeded but {} is missing", bzimage.display());
+    run_make(plan, &["headers"], false, "headers", progress)?;
+    let image = plan.image();
+    if !image.is_file() {
+        bail!("make succeeded but {} is missing", image.display());
     }
     Ok(BuildOutput {
-        bzimage,
+        image,
         headers,
         log: plan.log_path(),
         seconds: start.elapsed().as_secs_f64() - lock_wait_seconds,
@@ -312,6 +322,7 @@ pub fn build(plan: &BuildPlan, progress: &mut dyn FnMut(&str)) -> Result<BuildOu
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::profile::{ARM64, X86_64};
 
     #[test]
     fn first_error_finds_compiler_error_with_context() {
@@ -331,10 +342,19 @@ mod tests {
         let cfg = dir.path().join("kernel/configs");
         std::fs::create_dir_all(&cfg).unwrap();
         std::fs::write(cfg.join("series-ci.config"), "CONFIG_A=y\n").unwrap();
-        assert_eq!(fragments_for(dir.path(), "ci").unwrap().len(), 1);
-        assert!(fragments_for(dir.path(), "debug").is_err());
+        assert_eq!(fragments_for(dir.path(), &X86_64, "ci").unwrap().len(), 1);
+        assert!(fragments_for(dir.path(), &X86_64, "debug").is_err());
         std::fs::write(cfg.join("series-debug.config"), "CONFIG_B=y\n").unwrap();
-        assert_eq!(fragments_for(dir.path(), "debug").unwrap().len(), 2);
-        assert!(fragments_for(dir.path(), "nope").is_err());
+        assert_eq!(
+            fragments_for(dir.path(), &X86_64, "debug").unwrap().len(),
+            2
+        );
+        assert!(fragments_for(dir.path(), &X86_64, "nope").is_err());
+        // arm64 has its own ci fragment; the debug one is shared.
+        assert!(fragments_for(dir.path(), &ARM64, "ci").is_err());
+        std::fs::write(cfg.join("series-arm64-ci.config"), "CONFIG_C=y\n").unwrap();
+        let arm = fragments_for(dir.path(), &ARM64, "debug").unwrap();
+        assert!(arm[0].ends_with("series-arm64-ci.config"));
+        assert!(arm[1].ends_with("series-debug.config"));
     }
 }

@@ -11,6 +11,7 @@ pub mod kcidb;
 pub mod kconfig;
 pub mod ktap;
 pub mod lava;
+pub mod profile;
 pub mod qemu;
 pub mod qmp;
 pub mod report;

@@ -1,72 +1,17 @@
-//! The QEMU command line: q35 with a virtual IOMMU and the PCI topology the
+//! The QEMU command line: a machine with a virtual IOMMU and the PCI topology the
 //! guest tests rely on (names documented in docs/pipeline.md):
 //!
 //! - `rp1` root port with e1000 `solo` alone on it;
 //! - `rp2` root port → `pcie-pci-bridge` `pcibr` → e1000 `grpA` (slot 1)
 //!   and `grpB` (slot 2): one IOMMU group;
 //! - `hotplug1`: an empty hotplug-capable root port for `device_add`.
+//!
+//! The same topology on every target; machine, IOMMU, firmware and
+//! console come from the target's row in `profile::VIOMMUS`.
 
-use anyhow::{bail, Result};
+use crate::profile::Firmware;
+pub use crate::profile::Viommu;
 use std::path::PathBuf;
-
-/// The virtual IOMMU put in front of the guest's PCI devices.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Viommu {
-    Intel,
-    Amd,
-    Virtio,
-}
-
-impl Viommu {
-    pub const ALL: [Viommu; 3] = [Viommu::Intel, Viommu::Amd, Viommu::Virtio];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Viommu::Intel => "intel",
-            Viommu::Amd => "amd",
-            Viommu::Virtio => "virtio",
-        }
-    }
-
-    pub fn parse(s: &str) -> Result<Viommu> {
-        match s {
-            "intel" => Ok(Viommu::Intel),
-            "amd" => Ok(Viommu::Amd),
-            "virtio" => Ok(Viommu::Virtio),
-            other => bail!("unknown vIOMMU `{other}`: use intel, amd or virtio"),
-        }
-    }
-
-    /// Parse a comma-separated list (`intel,amd`); `all` means all three.
-    pub fn parse_list(s: &str) -> Result<Vec<Viommu>> {
-        if s == "all" {
-            return Ok(Viommu::ALL.to_vec());
-        }
-        s.split(',').map(|p| Viommu::parse(p.trim())).collect()
-    }
-
-    /// Machine type and the IOMMU device.
-    fn machine_and_device(self) -> (&'static str, &'static str) {
-        match self {
-            Viommu::Intel => (
-                "q35,kernel-irqchip=split",
-                "intel-iommu,intremap=on,caching-mode=on",
-            ),
-            Viommu::Amd => ("q35", "amd-iommu"),
-            Viommu::Virtio => ("q35", "virtio-iommu-pci"),
-        }
-    }
-
-    /// Kernel command line words that turn this IOMMU on in the guest.
-    fn cmdline(self) -> &'static str {
-        match self {
-            Viommu::Intel => "intel_iommu=on",
-            Viommu::Amd => "",
-            Viommu::Virtio => "",
-        }
-    }
-}
 
 /// Everything one QEMU run needs.
 #[derive(Debug, Clone)]
@@ -83,14 +28,15 @@ pub struct QemuSpec {
 
 /// The guest kernel command line (documented in docs/pipeline.md).
 pub fn kernel_cmdline(iommu: Viommu) -> String {
+    let console = format!("console={}", iommu.profile().console);
     let mut words = vec![
-        "console=ttyS0,115200",
+        console.as_str(),
         "panic=-1",
         "oops=panic",
         "iommu.strict=1",
         "iommu.passthrough=0",
     ];
-    let extra = iommu.cmdline();
+    let extra = iommu.profile().cmdline;
     if !extra.is_empty() {
         words.push(extra);
     }
@@ -111,7 +57,7 @@ pub const GUEST_ENV: &str = "SERIES_GUEST_ENV";
 
 /// The QEMU arguments (without the program name).
 pub fn args(spec: &QemuSpec) -> Vec<String> {
-    let (machine, iommu_dev) = spec.iommu.machine_and_device();
+    let target = spec.iommu.profile();
     let mut a: Vec<String> = Vec::new();
     let mut push = |items: &[&str]| a.extend(items.iter().map(|s| s.to_string()));
     push(&[
@@ -121,35 +67,35 @@ pub fn args(spec: &QemuSpec) -> Vec<String> {
         "-display",
         "none",
     ]);
-    push(&["-machine", machine]);
+    push(&["-machine", target.machine]);
+    if let Firmware::Uefi(fw) = target.firmware {
+        push(&["-bios", fw]);
+    }
     if spec.kvm {
         push(&["-accel", "kvm", "-accel", "tcg"]);
     } else {
         push(&["-accel", "tcg"]);
     }
-    push(&["-cpu", "max"]);
+    push(&["-cpu", target.cpu]);
     let mem = spec.memory_mb.to_string();
     let smp = spec.cpus.to_string();
     push(&["-m", &mem, "-smp", &smp]);
     // The IOMMU first: intel-iommu and amd-iommu must exist before the
     // devices they translate for.
-    push(&["-device", iommu_dev]);
-    push(&[
-        "-device",
-        "pcie-root-port,id=rp1,bus=pcie.0,chassis=1,slot=1,addr=0x10",
-    ]);
+    if let Some(dev) = target.iommu_device {
+        push(&["-device", dev]);
+    }
+    let root = target.root_bus;
+    let rp1 = format!("pcie-root-port,id=rp1,bus={root},chassis=1,slot=1,addr=0x10");
+    let rp2 = format!("pcie-root-port,id=rp2,bus={root},chassis=2,slot=2,addr=0x11");
+    let hp = format!("pcie-root-port,id=hotplug1,bus={root},chassis=3,slot=3,addr=0x12,hotplug=on");
+    push(&["-device", &rp1]);
     push(&["-device", "e1000,id=solo,bus=rp1"]);
-    push(&[
-        "-device",
-        "pcie-root-port,id=rp2,bus=pcie.0,chassis=2,slot=2,addr=0x11",
-    ]);
+    push(&["-device", &rp2]);
     push(&["-device", "pcie-pci-bridge,id=pcibr,bus=rp2"]);
     push(&["-device", "e1000,id=grpA,bus=pcibr,addr=0x1"]);
     push(&["-device", "e1000,id=grpB,bus=pcibr,addr=0x2"]);
-    push(&[
-        "-device",
-        "pcie-root-port,id=hotplug1,bus=pcie.0,chassis=3,slot=3,addr=0x12,hotplug=on",
-    ]);
+    push(&["-device", &hp]);
     push(&[
         "-chardev",
         "stdio,id=con0,signal=off",
@@ -210,11 +156,29 @@ mod tests {
 
     #[test]
     fn parse_list_all_and_errors() {
-        assert_eq!(Viommu::parse_list("all").unwrap().len(), 3);
         assert_eq!(
             Viommu::parse_list("virtio,intel").unwrap(),
             vec![Viommu::Virtio, Viommu::Intel]
         );
         assert!(Viommu::parse_list("arm").is_err());
+    }
+
+    #[test]
+    fn smmuv3_targets_share_the_topology_and_differ_in_firmware() {
+        let dt = args(&spec(Viommu::Smmuv3Dt)).join(" ");
+        let acpi = args(&spec(Viommu::Smmuv3Acpi)).join(" ");
+        for a in [&dt, &acpi] {
+            assert!(a.contains("-machine virt,iommu=smmuv3"), "{a}");
+            assert!(a.contains("id=grpB,bus=pcibr"), "{a}");
+            assert!(a.contains("console=ttyAMA0"), "{a}");
+            assert!(!a.contains("intel-iommu") && !a.contains("amd-iommu"));
+        }
+        assert!(!dt.contains("-bios") && dt.contains("acpi=off"), "{dt}");
+        assert!(
+            acpi.contains("-bios /usr/share/qemu-efi-aarch64/QEMU_EFI.fd"),
+            "{acpi}"
+        );
+        assert!(acpi.contains("acpi=force"), "{acpi}");
+        assert!(kernel_cmdline(Viommu::Intel).starts_with("console=ttyS0,115200 "));
     }
 }

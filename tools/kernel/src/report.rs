@@ -77,6 +77,8 @@ impl BootSummary {
 #[derive(Debug, Clone, Serialize)]
 pub struct SideStatus {
     pub name: String,
+    /// The architecture this side was built for (`x86_64`, `arm64`).
+    pub arch: String,
     /// `built`, `no series`, or why it could not be built.
     pub status: String,
     pub tree: Option<PathBuf>,
@@ -111,6 +113,23 @@ impl Report {
             && !self.boots.is_empty()
     }
 
+    /// Side names in first-seen order (one column per side and target).
+    fn side_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = Vec::new();
+        for s in &self.sides {
+            if !names.contains(&s.name.as_str()) {
+                names.push(&s.name);
+            }
+        }
+        names
+    }
+
+    /// The status of `side` built for the architecture `iommu` runs on.
+    fn side_for(&self, side: &str, iommu: Viommu) -> Option<&SideStatus> {
+        let arch = iommu.arch().name;
+        self.sides.iter().find(|s| s.name == side && s.arch == arch)
+    }
+
     fn boot(&self, side: &str, iommu: Viommu) -> Option<&BootSummary> {
         self.boots
             .iter()
@@ -130,7 +149,10 @@ impl Report {
         names
     }
 
-    fn cell(&self, side: &SideStatus, iommu: Viommu, test: &str) -> String {
+    fn cell(&self, side: &str, iommu: Viommu, test: &str) -> String {
+        let Some(side) = self.side_for(side, iommu) else {
+            return "not built".to_string();
+        };
         if !side.is_built() {
             return side.status.clone();
         }
@@ -155,7 +177,10 @@ impl Report {
         s
     }
 
-    fn verdict_cell(&self, side: &SideStatus, iommu: Viommu) -> String {
+    fn verdict_cell(&self, side: &str, iommu: Viommu) -> String {
+        let Some(side) = self.side_for(side, iommu) else {
+            return "not built".to_string();
+        };
         if !side.is_built() {
             return side.status.clone();
         }
@@ -166,7 +191,10 @@ impl Report {
         }
     }
 
-    fn console_cell(&self, side: &SideStatus, iommu: Viommu) -> String {
+    fn console_cell(&self, side: &str, iommu: Viommu) -> String {
+        let Some(side) = self.side_for(side, iommu) else {
+            return String::new();
+        };
         if !side.is_built() {
             return String::new();
         }
@@ -195,17 +223,18 @@ impl Report {
 
     /// The text table.
     pub fn table(&self) -> String {
+        let sides = self.side_names();
         let mut header = vec!["test".to_string()];
         for iommu in &self.iommus {
-            for side in &self.sides {
-                header.push(format!("{} {}", iommu.name(), side.name));
+            for side in &sides {
+                header.push(format!("{} {side}", iommu.name()));
             }
         }
         let mut rows = vec![header];
         for name in self.test_names() {
             let mut row = vec![name.clone()];
             for &iommu in &self.iommus {
-                for side in &self.sides {
+                for side in &sides {
                     row.push(self.cell(side, iommu, &name));
                 }
             }
@@ -214,7 +243,7 @@ impl Report {
         let mut console_row = vec!["(console)".to_string()];
         let mut verdict_row = vec!["(verdict)".to_string()];
         for &iommu in &self.iommus {
-            for side in &self.sides {
+            for side in &sides {
                 console_row.push(self.console_cell(side, iommu));
                 verdict_row.push(self.verdict_cell(side, iommu));
             }
@@ -248,7 +277,7 @@ impl Report {
         let mut out = Vec::new();
         for s in &self.sides {
             if !s.is_built() && s.status != "no series" {
-                out.push(format!("{}: {}", s.name, s.status));
+                out.push(format!("{} {}: {}", s.name, s.arch, s.status));
             }
         }
         for b in &self.boots {
@@ -296,6 +325,7 @@ mod tests {
             sides: vec![
                 SideStatus {
                     name: "base".into(),
+                    arch: "x86_64".into(),
                     status: "built".into(),
                     tree: None,
                     kernel: None,
@@ -303,6 +333,7 @@ mod tests {
                 },
                 SideStatus {
                     name: "patched".into(),
+                    arch: "x86_64".into(),
                     status: "no series".into(),
                     tree: None,
                     kernel: None,
@@ -323,5 +354,38 @@ mod tests {
             ..r
         };
         assert!(ok.passed());
+    }
+
+    #[test]
+    fn columns_per_target_and_side_across_arches() {
+        let side = |name: &str, arch: &str, status: &str| SideStatus {
+            name: name.into(),
+            arch: arch.into(),
+            status: status.into(),
+            tree: None,
+            kernel: None,
+            build_seconds: None,
+        };
+        let r = Report {
+            config: "ci".into(),
+            sides: vec![
+                side("base", "x86_64", "built"),
+                side("base", "arm64", "build failed: no cross compiler"),
+            ],
+            iommus: vec![Viommu::Intel, Viommu::Smmuv3Dt, Viommu::Smmuv3Acpi],
+            boots: vec![summary("base", Viommu::Intel, Outcome::Pass, true)],
+        };
+        let t = r.table();
+        let header = t.lines().next().unwrap();
+        assert!(header.contains("intel base"), "{t}");
+        assert!(header.contains("smmuv3-dt base"), "{t}");
+        assert!(header.contains("smmuv3-acpi base"), "{t}");
+        assert_eq!(header.matches(" base").count(), 3, "{t}");
+        assert!(t.contains("build failed: no cross compiler"), "{t}");
+        assert!(!r.passed());
+        assert!(r
+            .failure_lines()
+            .iter()
+            .any(|l| l.starts_with("base arm64: build failed")));
     }
 }
