@@ -9,6 +9,12 @@
 # KSRC is the kernel source tree: dma_owner (added by the series) and the
 # kernel's own iommufd selftests are built from tools/testing/selftests/iommu.
 # Without KSRC only hotplug is built; run-tests.sh reports the rest as SKIP.
+#
+# The test-only module kernel-overlay/drivers/base/test/dma-owner-regress is
+# built out of tree (M=) against the kernel build directory: $KBUILD_DIR, or
+# the parent of OUTDIR when it is a kernel build directory (`series` builds
+# into <build dir>/guest).  It needs CONFIG_MODULES=y; without it the
+# owner_regress test reports SKIP.
 set -eu
 
 die() {
@@ -21,7 +27,6 @@ OUT=$1
 HDR=$2
 KSRC=${3:-}
 HERE=$(cd "$(dirname "$0")" && pwd)
-OVERLAY=$HERE/../../kernel-overlay/tools/testing/selftests/iommu
 CC=${CC:-gcc}
 CFLAGS="-static -O2 -Wall -Werror"
 
@@ -36,10 +41,47 @@ fi
 
 mkdir -p "$OUT/bin"
 rm -f "$OUT/bin/dma_owner" "$OUT/bin/hotplug" "$OUT/bin/iommufd" \
-	"$OUT/bin/iommufd_fail_nth"
+	"$OUT/bin/iommufd_fail_nth" "$OUT/bin/owner_regress" \
+	"$OUT/bin/vfio_claim" "$OUT/bin/dma_owner_signal"
+rm -rf "$OUT/modules"
 
 echo "  CC      hotplug"
 $CC $CFLAGS -o "$OUT/bin/hotplug" "$HERE/hotplug.c"
+echo "  CC      vfio_claim"
+$CC $CFLAGS -isystem "$HDR/include" -o "$OUT/bin/vfio_claim" \
+	"$HERE/vfio_claim.c"
+cp "$HERE/owner_regress.sh" "$OUT/bin/owner_regress"
+cp "$HERE/dma_owner_signal.sh" "$OUT/bin/dma_owner_signal"
+chmod +x "$OUT/bin/owner_regress" "$OUT/bin/dma_owner_signal"
+
+# The test-only module, against the kernel build directory.
+KBUILD_DIR=${KBUILD_DIR:-$(cd "$OUT/.." && pwd)}
+MODSRC=$HERE/../../kernel-overlay/drivers/base/test/dma-owner-regress
+if [ -f "$KBUILD_DIR/.config" ] && [ -f "$KBUILD_DIR/vmlinux.symvers" ] &&
+   grep -q '^CONFIG_MODULES=y' "$KBUILD_DIR/.config"; then
+	# A bzImage-only build leaves vmlinux.symvers but no Module.symvers;
+	# with no modules of its own the kernel's Module.symvers is the same.
+	[ -f "$KBUILD_DIR/Module.symvers" ] ||
+		cp "$KBUILD_DIR/vmlinux.symvers" "$KBUILD_DIR/Module.symvers"
+	MODBUILD=$OUT/module-build
+	rm -rf "$MODBUILD"
+	mkdir -p "$MODBUILD" "$OUT/modules"
+	cp "$MODSRC"/Kbuild "$MODSRC"/*.c "$MODBUILD"/
+	LOCK=
+	if [ -n "${SERIES_KBUILD_LOCK:-}" ]; then
+		LOCK="flock $SERIES_KBUILD_LOCK"
+	elif [ -e /tmp/kbuild.lock ]; then
+		LOCK="flock /tmp/kbuild.lock"
+	fi
+	KCC=gcc
+	command -v ccache >/dev/null 2>&1 && KCC="ccache gcc"
+	echo "  MODULE  dma_owner_regress.ko"
+	$LOCK make -s -C "$KBUILD_DIR" ARCH="${ARCH:-x86_64}" CC="$KCC" M="$MODBUILD" \
+		modules >&2 || die "building $MODSRC against $KBUILD_DIR failed"
+	cp "$MODBUILD/dma_owner_regress.ko" "$OUT/modules/"
+else
+	echo "guest build: $KBUILD_DIR is no kernel build with CONFIG_MODULES=y: dma_owner_regress.ko not built" >&2
+fi
 
 if [ -z "$KSRC" ]; then
 	echo "guest build: no KSRC given: dma_owner, iommufd, iommufd_fail_nth not built" >&2
@@ -55,27 +97,18 @@ else
 		echo "guest build: $KSRC has no tools/testing/selftests/iommu/dma_owner.c (the series adds it): not built" >&2
 	fi
 
-	# The kernel's iommufd selftests, built in a copy of their directory so
-	# that the CI-only fix can be applied to them.  Their relative includes
-	# ("../kselftest_harness.h", "../../../../drivers/...") resolve through
-	# -I to the tree.
-	SRC=$OUT/iommu-selftests
-	rm -rf "$SRC"
-	mkdir -p "$SRC"
-	cp "$SELFTESTS"/iommu/*.c "$SELFTESTS"/iommu/*.h "$SRC"/
-	# Debian 6.12.117 ships selftests that use iommu_hw_info::in_data_type,
-	# which its uapi lacks; patch them only in such a tree.
-	if ! grep -q in_data_type "$HDR/include/linux/iommufd.h" &&
-	   grep -q in_data_type "$SRC/iommufd_utils.h"; then
-		echo "  PATCH   iommu selftests (uapi has no in_data_type)"
-		patch -s -p5 -d "$SRC" <"$OVERLAY"/6.12-uapi-compat.patch ||
-			die "the CI-only selftest fix no longer applies: update $OVERLAY/6.12-uapi-compat.patch"
-	fi
+	# The kernel's iommufd selftests, straight from the tree, with the
+	# include paths and library their Makefile gets from lib.mk (7.2's
+	# iommufd.c drops CAP_IPC_LOCK through libcap).
+	printf '#include <sys/capability.h>\n' |
+		$CC -E -x c - >/dev/null 2>&1 ||
+		die "sys/capability.h missing: install libcap-dev (ci/setup)"
 	for t in iommufd iommufd_fail_nth; do
 		echo "  CC      $t"
 		$CC $CFLAGS -Wno-unused-function -D_GNU_SOURCE \
-			-isystem "$HDR/include" -I "$SELFTESTS/iommu" \
-			-o "$OUT/bin/$t" "$SRC/$t.c"
+			-isystem "$HDR/include" -I "$SELFTESTS" \
+			-I "$SELFTESTS/iommu" \
+			-o "$OUT/bin/$t" "$SELFTESTS/iommu/$t.c" -lcap
 	done
 fi
 
