@@ -96,7 +96,9 @@ pub struct TestArgs {
     pub config: String,
     /// vIOMMUs, comma separated: intel, amd, virtio, smmuv3-dt,
     /// smmuv3-acpi; `x86_64` or `arm64` for all of one architecture; `all`.
-    #[arg(long, default_value = "all")]
+    /// The arm64 targets are opt-in until their hotplug and iommufd
+    /// results are understood (docs/pipeline.md, "arm64 under SMMUv3").
+    #[arg(long, default_value = "x86_64")]
     pub iommu: String,
     /// Guest tests directory (default: built with ci/guest/build.sh).
     #[arg(long)]
@@ -115,7 +117,7 @@ pub struct TestArgs {
 /// per boot; out/report/latest points there) and fails when any boot failed.
 ///
 /// Examples:
-///   tools/series run                       # ci config, all five vIOMMUs (two arches)
+///   tools/series run                       # ci config, intel, amd and virtio (x86_64)
 ///   tools/series run --config debug --iommu intel
 ///   tools/series run --iommu arm64         # smmuv3-dt and smmuv3-acpi only
 ///   tools/series run --ci                  # what CI runs (ci/kernel-stage)
@@ -127,9 +129,11 @@ pub struct RunArgs {
     pub config: String,
     /// vIOMMUs, comma separated: intel, amd, virtio, smmuv3-dt,
     /// smmuv3-acpi; `x86_64` or `arm64` for all of one architecture; `all`.
-    #[arg(long, default_value = "all")]
+    /// The arm64 targets are opt-in until their hotplug and iommufd
+    /// results are understood (docs/pipeline.md, "arm64 under SMMUv3").
+    #[arg(long, default_value = "x86_64")]
     pub iommu: String,
-    /// CI mode: ci config and all vIOMMUs whatever else is given, boot timeout at most 600 s.
+    /// CI mode: ci config and the x86_64 vIOMMUs whatever else is given, boot timeout at most 600 s.
     #[arg(long)]
     pub ci: bool,
     /// Do not call ci/setup even when tools are missing.
@@ -839,7 +843,7 @@ fn unbuilt(
 pub fn run(patches: &Path, a: RunArgs) -> Result<()> {
     let start = Instant::now();
     let (config, iommus) = if a.ci {
-        ("ci".to_string(), Viommu::all())
+        ("ci".to_string(), Viommu::parse_list("x86_64")?)
     } else {
         (a.config.clone(), Viommu::parse_list(&a.iommu)?)
     };
