@@ -152,6 +152,12 @@ pub struct RunArgs {
     /// checkout = base, or base + the series' patchset_hash.
     #[arg(long)]
     pub kcidb: Option<PathBuf>,
+    /// vIOMMUs (comma separated) under which the unpatched base is known
+    /// to fail, a bug the series fixes: such a base FAIL still shows in the
+    /// table (`FAIL (n, known)`) but only fails the run when the patched
+    /// side did not pass under the same vIOMMU.
+    #[arg(long, value_name = "IOMMUS")]
+    pub known_base_failure: Option<String>,
 }
 
 fn overlay_dir() -> PathBuf {
@@ -629,6 +635,7 @@ pub fn test(_patches: &Path, a: TestArgs) -> Result<()> {
         sides,
         iommus,
         boots,
+        known_base_failures: Vec::new(),
     };
     if let Some(path) = &a.kcidb {
         // The tree's HEAD is what was tested (a series applied as commits
@@ -849,6 +856,10 @@ pub fn run(patches: &Path, a: RunArgs) -> Result<()> {
     };
     let arches = profile::arches_of(&iommus);
     let timeout = if a.ci { a.timeout.min(600) } else { a.timeout };
+    let known_base_failures = match &a.known_base_failure {
+        Some(list) => Viommu::parse_list(list)?,
+        None => Vec::new(),
+    };
     if !a.no_setup {
         ensure_setup(&arches)?;
     }
@@ -921,6 +932,7 @@ pub fn run(patches: &Path, a: RunArgs) -> Result<()> {
         sides,
         iommus,
         boots,
+        known_base_failures,
     };
     if let Some(path) = &a.kcidb {
         let manifest = crate::manifest::Manifest::load(patches).ok();

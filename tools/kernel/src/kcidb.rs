@@ -370,6 +370,7 @@ mod tests {
         .unwrap();
         let side = |name: &str, status: &str| SideStatus {
             name: name.into(),
+            arch: "x86_64".into(),
             status: status.into(),
             tree: None,
             kernel: Some(dir.join("bzImage")),
@@ -407,6 +408,7 @@ mod tests {
             sides: vec![side("base", "built"), side("patched", "built")],
             iommus: vec![Viommu::Virtio],
             boots: vec![boot("base"), boot("patched")],
+            known_base_failures: Vec::new(),
         }
     }
 

@@ -37,6 +37,7 @@ fn report(dir: &Path) -> Report {
     .unwrap();
     let side = |name: &str| SideStatus {
         name: name.into(),
+        arch: "x86_64".into(),
         status: "built".into(),
         tree: None,
         kernel: Some(dir.join(format!("{name}-bzImage"))),
@@ -44,7 +45,7 @@ fn report(dir: &Path) -> Report {
     };
     let mut boots = Vec::new();
     for s in ["base", "patched"] {
-        for iommu in Viommu::ALL {
+        for iommu in Viommu::parse_list("x86_64").unwrap() {
             boots.push(BootSummary {
                 side: s.into(),
                 iommu,
@@ -68,8 +69,9 @@ fn report(dir: &Path) -> Report {
     Report {
         config: "ci".into(),
         sides: vec![side("base"), side("patched")],
-        iommus: Viommu::ALL.to_vec(),
+        iommus: Viommu::parse_list("x86_64").unwrap(),
         boots,
+        known_base_failures: Vec::new(),
     }
 }
 

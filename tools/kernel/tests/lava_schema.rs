@@ -44,7 +44,7 @@ fn the_whole_matrix_is_valid_for_lava() {
     for side in ["base", "patched"] {
         let k = artifact(dir.path(), &format!("{side}-bzImage"));
         let i = artifact(dir.path(), &format!("{side}-initramfs.cpio"));
-        for iommu in Viommu::ALL {
+        for iommu in Viommu::parse_list("x86_64").unwrap() {
             let spec = JobSpec {
                 side: side.into(),
                 iommu,
