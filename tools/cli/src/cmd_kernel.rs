@@ -158,6 +158,14 @@ pub struct RunArgs {
     /// side did not pass under the same vIOMMU.
     #[arg(long, value_name = "IOMMUS")]
     pub known_base_failure: Option<String>,
+    /// Guest tests (comma separated) that show a bug of the base the
+    /// series fixes: a base boot whose only failures are these tests is
+    /// shown as `FAIL (n, known)` and fails the run only when the patched
+    /// side did not pass under the same vIOMMU. `owner_regress` (the
+    /// regression tests of the project's kernel-overlay) by default; an
+    /// empty value lists none.
+    #[arg(long, value_name = "TESTS", default_value = "owner_regress")]
+    pub expected_base_failure: Option<String>,
 }
 
 fn overlay_dir() -> PathBuf {
@@ -636,6 +644,7 @@ pub fn test(_patches: &Path, a: TestArgs) -> Result<()> {
         iommus,
         boots,
         known_base_failures: Vec::new(),
+        expected_base_test_failures: Vec::new(),
     };
     if let Some(path) = &a.kcidb {
         // The tree's HEAD is what was tested (a series applied as commits
@@ -933,6 +942,16 @@ pub fn run(patches: &Path, a: RunArgs) -> Result<()> {
         iommus,
         boots,
         known_base_failures,
+        expected_base_test_failures: a
+            .expected_base_failure
+            .as_deref()
+            .map(|l| {
+                l.split(',')
+                    .map(|t| t.trim().to_string())
+                    .filter(|t| !t.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default(),
     };
     if let Some(path) = &a.kcidb {
         let manifest = crate::manifest::Manifest::load(patches).ok();

@@ -409,6 +409,7 @@ mod tests {
             iommus: vec![Viommu::Virtio],
             boots: vec![boot("base"), boot("patched")],
             known_base_failures: Vec::new(),
+            expected_base_test_failures: Vec::new(),
         }
     }
 

@@ -72,6 +72,7 @@ fn report(dir: &Path) -> Report {
         iommus: Viommu::parse_list("x86_64").unwrap(),
         boots,
         known_base_failures: Vec::new(),
+        expected_base_test_failures: Vec::new(),
     }
 }
 
