@@ -75,6 +75,15 @@ if [ -f "$KBUILD_DIR/.config" ] && [ -f "$KBUILD_DIR/vmlinux.symvers" ] &&
 	fi
 	KCC=gcc
 	command -v ccache >/dev/null 2>&1 && KCC="ccache gcc"
+	# Since 6.x Makefile.modfinal links with scripts/module.lds, which a
+	# bzImage-only build does not make; modules_prepare does (and little
+	# else on a built tree).
+	if [ ! -f "$KBUILD_DIR/scripts/module.lds" ]; then
+		echo "  PREPARE modules_prepare"
+		$LOCK make -s -C "$KBUILD_DIR" ARCH="${ARCH:-x86_64}" CC="$KCC" \
+			modules_prepare >&2 ||
+			die "make modules_prepare in $KBUILD_DIR failed"
+	fi
 	echo "  MODULE  dma_owner_regress.ko"
 	$LOCK make -s -C "$KBUILD_DIR" ARCH="${ARCH:-x86_64}" CC="$KCC" M="$MODBUILD" \
 		modules >&2 || die "building $MODSRC against $KBUILD_DIR failed"
