@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 ///   tools/series build                           # out/linux, ci config
 ///   tools/series build --tree out/run/patched --config debug
 ///   tools/series build --arch arm64              # cross, series-arm64-ci.config
+///   tools/series build --arch arm64 --targets drivers/amba/,drivers/cdx/   # compile only
 #[derive(Args)]
 #[command(verbatim_doc_comment)]
 pub struct BuildArgs {
@@ -45,6 +46,11 @@ pub struct BuildArgs {
     /// Parallel jobs (default: number of CPUs).
     #[arg(long)]
     pub jobs: Option<usize>,
+    /// Make only these targets, comma separated (directories such as
+    /// `drivers/base/`), instead of the boot image and headers: a compile
+    /// check of a few subsystems in minutes, with nothing linked.
+    #[arg(long, value_delimiter = ',')]
+    pub targets: Vec<String>,
 }
 
 /// Boot a kernel in QEMU under a virtual IOMMU and run the guest tests.
@@ -140,8 +146,13 @@ pub struct RunArgs {
     #[arg(long)]
     pub no_setup: bool,
     /// Only the base kernel (skip the patched side).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "patched_only")]
     pub base_only: bool,
+    /// Only the patched kernel (skip the base side): for a config whose
+    /// base results are already known, where CI time goes to the series
+    /// (the debug config in ci/kernel-stage).
+    #[arg(long)]
+    pub patched_only: bool,
     /// Guest tests directory (default: built with ci/guest/build.sh).
     #[arg(long)]
     pub tests: Option<PathBuf>,
@@ -240,6 +251,22 @@ pub fn build(_patches: &Path, a: BuildArgs) -> Result<()> {
     let arch = ArchProfile::parse(&a.arch)?;
     let tree = a.tree.unwrap_or_else(paths::default_tree);
     let plan = build_plan(&tree, arch, &a.config, a.build_dir, a.jobs)?;
+    if !a.targets.is_empty() {
+        let targets: Vec<&str> = a.targets.iter().map(String::as_str).collect();
+        let pb = progress::spinner(&format!("building {}", plan.build_dir.display()));
+        let result =
+            kbuild::build_targets(&plan, &targets, &mut |msg| pb.set_message(msg.to_string()));
+        pb.finish_and_clear();
+        let seconds = result?;
+        eprintln!(
+            "built {} in {} in {seconds:.0}s (log {})",
+            a.targets.join(" "),
+            plan.build_dir.display(),
+            plan.log_path().display()
+        );
+        println!("{}", plan.build_dir.display());
+        return Ok(());
+    }
     let out = do_build(&plan)?;
     println!("{}", out.image.display());
     Ok(())
@@ -895,7 +922,7 @@ pub fn run(patches: &Path, a: RunArgs) -> Result<()> {
 
     // Base first, each architecture booted right after its build: the
     // first verdict comes before the other builds.
-    for &arch in &arches {
+    for &arch in arches.iter().filter(|_| !a.patched_only) {
         let (k, st) = build_side(
             "base",
             &base_tree,

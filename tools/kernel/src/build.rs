@@ -292,10 +292,8 @@ pub fn configure(plan: &BuildPlan, progress: &mut dyn FnMut(&str)) -> Result<()>
     Ok(())
 }
 
-/// Configure and build the boot image and the UAPI headers.
-pub fn build(plan: &BuildPlan, progress: &mut dyn FnMut(&str)) -> Result<BuildOutput> {
-    let start = Instant::now();
-    configure(plan, progress)?;
+/// Fail early, with the package to install, when the compiler is missing.
+fn check_compiler(plan: &BuildPlan) -> Result<()> {
     let cc = format!("{}gcc", plan.arch.cross_compile);
     if !have(&cc) {
         bail!(
@@ -303,6 +301,29 @@ pub fn build(plan: &BuildPlan, progress: &mut dyn FnMut(&str)) -> Result<BuildOu
             plan.arch.name
         );
     }
+    Ok(())
+}
+
+/// Configure and make only `targets` (directories such as `drivers/base/`,
+/// or single objects): a compile check of a few subsystems, without the
+/// boot image. Returns the seconds spent, without waiting for the lock.
+pub fn build_targets(
+    plan: &BuildPlan,
+    targets: &[&str],
+    progress: &mut dyn FnMut(&str),
+) -> Result<f64> {
+    let start = Instant::now();
+    configure(plan, progress)?;
+    check_compiler(plan)?;
+    let waited = run_make(plan, targets, true, "build", progress)?;
+    Ok(start.elapsed().as_secs_f64() - waited)
+}
+
+/// Configure and build the boot image and the UAPI headers.
+pub fn build(plan: &BuildPlan, progress: &mut dyn FnMut(&str)) -> Result<BuildOutput> {
+    let start = Instant::now();
+    configure(plan, progress)?;
+    check_compiler(plan)?;
     let lock_wait_seconds = run_make(plan, &[plan.arch.image_target], true, "build", progress)?;
     let headers = plan.headers_dir();
     run_make(plan, &["headers"], false, "headers", progress)?;
