@@ -29,7 +29,7 @@
 #define HP_DRIVER	"e1000"
 #define HP_BUS		"hotplug1"
 #define MAX_DEVS	64
-#define RESEND_ADD_S	5.0
+#define RESEND_S	5.0
 
 #define TAINT_BAD	((1UL << 5) | (1UL << 7) | (1UL << 9))
 
@@ -261,7 +261,7 @@ static bool hotplug_cycle(unsigned int cycle)
 			return false;
 		}
 		/* The slot may still hold the previous device: ask again. */
-		if (now_s() - sent > RESEND_ADD_S) {
+		if (now_s() - sent > RESEND_S) {
 			sent = now_s();
 			send_device_add(id);
 		}
@@ -288,6 +288,7 @@ static bool hotplug_cycle(unsigned int cycle)
 	sole = members == 1;
 
 	start = now_s();
+	sent = start;
 	send_device_del(id);
 	snprintf(path, sizeof(path), PCI_DEVICES "/%s", dev);
 	while (!access(path, F_OK)) {
@@ -295,6 +296,15 @@ static bool hotplug_cycle(unsigned int cycle)
 			diag("%s: %s still present %.0f s after device_del\n",
 			     id, dev, timeout_s);
 			return false;
+		}
+		/*
+		 * A kernel message printed in the middle of the request line
+		 * garbles it for the host (the console is shared): ask again.
+		 * QEMU refuses a second device_del while one is pending.
+		 */
+		if (now_s() - sent > RESEND_S) {
+			sent = now_s();
+			send_device_del(id);
 		}
 		msleep(100);
 	}
