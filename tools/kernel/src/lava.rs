@@ -36,11 +36,14 @@ pub const LAVA_GUEST_ENV: &[&str] = &["SERIES_QMP_RELAY=0"];
 ///
 /// Only top-level result lines count (a nested one starts with spaces, so
 /// the `\n` before `ok` does not match it). `test_case_id` is the test
-/// name, captured in a lookahead; `result` is `SKIP` when the line carries
+/// name, captured in a lookahead that also asks for the end of the line:
+/// the monitor matches a stream, and without it a line cut by a read
+/// matched with a cut name (`dma_ow`) and without its SKIP directive
+/// (a pass). `result` is `SKIP` when the line carries
 /// a SKIP directive (the optional group consumes the line up to it), else
 /// `not ok` or `ok`. [`FIXUP`] maps those words onto LAVA's results.
 pub const KTAP_PATTERN: &str = concat!(
-    r"\n(?=(?:not )?ok \d+ (?:- )?(?P<test_case_id>[^\s#]+))",
+    r"\n(?=(?:not )?ok \d+ (?:- )?(?P<test_case_id>[^\s#]+)[^\r\n]*\r?\n)",
     r"(?:(?:not )?ok \d+ [^#\r\n]*# *(?=SKIP|skip|Skip))?",
     r"(?P<result>SKIP|skip|Skip|not ok|ok)"
 );

@@ -131,3 +131,58 @@ for m in re.finditer(pattern, text, re.DOTALL):
         "dma_owner fail\nhotplug skip\niommufd skip\niommufd_fail_nth pass\nlast_one pass\n"
     );
 }
+
+/// LAVA's monitor matches the console while it streams in (pexpect
+/// searches the buffer after every read and drops what a match consumed),
+/// so the pattern must not match a result line before its end has come:
+/// fed in small pieces, a name must not be cut (`dma_ow`) nor a SKIP seen
+/// as a pass. Seen with lava-run on a real guest before the pattern asked
+/// for the line's end.
+#[test]
+fn monitor_pattern_waits_for_whole_lines_in_a_stream() {
+    let console = "SERIES-BOOTED\r\nKTAP version 1\r\n1..4\r\n    KTAP version 1\r\n\
+        \x20   ok 1 cycle_1\r\nok 1 dma_owner\r\n\
+        ok 2 hotplug # SKIP no QMP relay on this host (SERIES_QMP_RELAY=0)\r\n\
+        not ok 3 owner_regress\r\nok 4 - iommufd_fail_nth\r\nSERIES-DONE\r\n";
+    let script = r#"
+import json, re, sys
+pattern, fixup, step = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3])
+text = sys.stdin.read()
+rx = re.compile(pattern, re.DOTALL)
+buf, seen = "", []
+for i in range(0, len(text), step):
+    buf += text[i:i + step]
+    while True:
+        m = rx.search(buf)
+        if not m:
+            break
+        seen.append(m.group("test_case_id") + " " + fixup[m.group("result")])
+        buf = buf[m.end():]
+print("\n".join(seen))
+"#;
+    let fixup: std::collections::BTreeMap<&str, &str> = lava::FIXUP.iter().copied().collect();
+    for step in [1, 3, 7, 16] {
+        let mut child = Command::new("/usr/bin/python3")
+            .args(["-c", script, lava::KTAP_PATTERN])
+            .arg(serde_json::to_string(&fixup).unwrap())
+            .arg(step.to_string())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("/usr/bin/python3");
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(console.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+        assert_eq!(
+            String::from_utf8(out.stdout).unwrap(),
+            "dma_owner pass\nhotplug skip\nowner_regress fail\niommufd_fail_nth pass\n",
+            "console fed {step} byte(s) at a time"
+        );
+    }
+}
