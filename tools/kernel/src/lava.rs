@@ -43,7 +43,7 @@ pub const LAVA_GUEST_ENV: &[&str] = &["SERIES_QMP_RELAY=0"];
 /// a SKIP directive (the optional group consumes the line up to it), else
 /// `not ok` or `ok`. [`FIXUP`] maps those words onto LAVA's results.
 pub const KTAP_PATTERN: &str = concat!(
-    r"\n(?=(?:not )?ok \d+ (?:- )?(?P<test_case_id>[^\s#]+)[^\r\n]*\r?\n)",
+    r"\n(?=(?:not )?ok \d+ (?:- )?(?P<test_case_id>[^\s#]+)[^\n]*\n)",
     r"(?:(?:not )?ok \d+ [^#\r\n]*# *(?=SKIP|skip|Skip))?",
     r"(?P<result>SKIP|skip|Skip|not ok|ok)"
 );
