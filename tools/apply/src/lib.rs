@@ -55,6 +55,9 @@ pub struct Applied {
     pub version_drift: Option<String>,
     /// True when [`BASE_REF`] did not exist and was set to `base`.
     pub base_ref_created: bool,
+    /// What git am would have warned about (`<patch>: <warning>`); the
+    /// series applied all the same.
+    pub warnings: Vec<String>,
 }
 
 /// Applies `patches` on HEAD of `repo` (or on a new branch) as commits.
@@ -189,6 +192,7 @@ fn apply_locked(
     let base_tree = base.tree()?;
     let mut stage = Stage::new(repo, base_tree.clone());
     let mut per_patch: Vec<ChangeSet> = Vec::with_capacity(patches.len());
+    let mut warnings = Vec::new();
     for patch in patches {
         let changes = stage_patch(&mut stage, patch).with_context(|| {
             format!(
@@ -197,6 +201,12 @@ fn apply_locked(
             )
         })?;
         per_patch.push(changes);
+        warnings.extend(
+            stage
+                .take_warnings()
+                .into_iter()
+                .map(|w| format!("{}: {w}", patch.source)),
+        );
     }
 
     let outcome = publish::outcome(&base_tree, stage.overlay(), content_id)?;
@@ -275,6 +285,7 @@ fn apply_locked(
         target_ref: plan.target.to_string(),
         version_drift,
         base_ref_created: plan.base_ref_created,
+        warnings,
     })
 }
 

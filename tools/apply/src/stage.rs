@@ -40,6 +40,9 @@ pub struct Stage<'r> {
     base: Tree<'r>,
     /// Every change since `base`.
     overlay: ChangeSet,
+    /// What git apply would warn about, taken since the last
+    /// [`Stage::take_warnings`].
+    warnings: Vec<String>,
 }
 
 impl<'r> Stage<'r> {
@@ -48,7 +51,13 @@ impl<'r> Stage<'r> {
             repo,
             base,
             overlay: ChangeSet::new(),
+            warnings: Vec::new(),
         }
+    }
+
+    /// The warnings of the files applied since the last call.
+    pub fn take_warnings(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.warnings)
     }
 
     /// Every change since the base tree.
@@ -253,6 +262,18 @@ impl<'r> Stage<'r> {
             }
         }
         let old_mode = source.as_ref().map(|e| e.mode);
+        // As git apply: an `index` line whose mode is not the tree's keeps
+        // the tree's mode, with a warning in git's words.
+        if let (Some(said), Some(have), None) = (file.index_mode, old_mode, file.new_mode) {
+            if normalize_mode(said as i32) != normalize_mode(have) {
+                self.warnings.push(format!(
+                    "{} has type {:o}, expected {:o}",
+                    file.display_path(),
+                    have,
+                    said
+                ));
+            }
+        }
         let content = if let Some(hunk) = &file.binary_hunk {
             self.apply_binary_file(file, source.as_ref(), hunk)?
         } else {

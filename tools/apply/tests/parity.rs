@@ -99,8 +99,36 @@ impl Pair {
 fn an_index_line_mode_does_not_change_the_trees_mode() {
     let p = pair();
     let diff = b"diff --git a/scripts/run.sh b/scripts/run.sh\nindex 1111111..2222222 100755\n--- a/scripts/run.sh\n+++ b/scripts/run.sh\n@@ -1,2 +1,2 @@\n #!/bin/sh\n-echo run\n+echo ran\n";
-    let ours = p.same_commit(&raw_mail(&std_headers(AUTHOR, DATE_OK), b"Body.\n", diff));
+    let mail = raw_mail(&std_headers(AUTHOR, DATE_OK), b"Body.\n", diff);
+    let ours = p.same_commit(&mail);
     assert!(git(&ours, &["ls-files", "-s", "scripts/run.sh"]).starts_with("100644 "));
+
+    // And says so, in git's words.
+    let dir = p.series(&mail);
+    let fresh = p.sb.clone_repo(&p.source, "again");
+    let applied = apply(&fresh, &dir, &ApplyOptions::default()).unwrap();
+    let theirs = p.sb.clone_repo(&p.source, "git-am-again");
+    let out = Command::new("git")
+        .current_dir(&theirs)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_COMMITTER_NAME", "C")
+        .env("GIT_COMMITTER_EMAIL", "c@x")
+        .args(["am", "-q"])
+        .arg(dir.join("0001-test.patch"))
+        .output()
+        .unwrap();
+    let git_says = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        git_says.contains("scripts/run.sh has type 100644, expected 100755"),
+        "{git_says}"
+    );
+    assert_eq!(applied.warnings.len(), 1, "{:?}", applied.warnings);
+    assert!(
+        applied.warnings[0].ends_with(": scripts/run.sh has type 100644, expected 100755"),
+        "{:?}",
+        applied.warnings
+    );
 }
 
 #[test]

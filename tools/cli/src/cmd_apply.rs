@@ -104,6 +104,9 @@ pub fn run(patches: &Path, args: ApplyArgs) -> Result<()> {
     if let Some(drift) = &applied.version_drift {
         eprintln!("warning: --force-base: {drift}");
     }
+    for w in &applied.warnings {
+        eprintln!("warning: {w}");
+    }
     for (oid, patch) in applied.commits.iter().zip(&series.patches) {
         let short = repo
             .find_object(*oid, None)
