@@ -207,9 +207,18 @@ pub fn boot(req: &BootRequest, progress: &mut dyn FnMut(&str)) -> Result<BootRun
         }
     }
     if timed_out {
+        // Tell a hung guest from a hung QEMU: QMP is served by QEMU's main
+        // loop, which a stuck device model blocks too.
+        let qemu_state = match qmp.as_mut() {
+            Some(q) => match q.execute(&serde_json::json!({"execute": "query-status"})) {
+                Ok(v) => format!("QEMU still answers QMP: {v}"),
+                Err(e) => format!("QEMU does not answer QMP either ({e:#})"),
+            },
+            None => "no QMP connection".to_string(),
+        };
         writeln!(
             console,
-            "SERIES-HOST: hard timeout after {}s, killing QEMU",
+            "SERIES-HOST: hard timeout after {}s ({qemu_state}), killing QEMU",
             req.timeout.as_secs()
         )?;
     }
