@@ -74,16 +74,7 @@ impl Pair {
     fn both_refuse(&self, mail: &[u8], needles: &[&str]) -> String {
         let dir = self.series(mail);
         let (ours, theirs) = self.clones();
-        let out = Command::new("git")
-            .current_dir(&theirs)
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("GIT_COMMITTER_NAME", "C")
-            .env("GIT_COMMITTER_EMAIL", "c@x")
-            .args(["am", "-q"])
-            .arg(dir.join("0001-test.patch"))
-            .output()
-            .unwrap();
+        let out = git_am_quiet(&theirs, &dir.join("0001-test.patch"));
         assert!(!out.status.success(), "git am accepted it");
         let before = snapshot(&ours);
         assert_refused(
@@ -93,6 +84,20 @@ impl Pair {
             &before,
         )
     }
+}
+
+/// `git am -q MAIL` in `repo`, with no user configuration.
+fn git_am_quiet(repo: &Path, mail: &Path) -> std::process::Output {
+    Command::new("git")
+        .current_dir(repo)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_COMMITTER_NAME", "C")
+        .env("GIT_COMMITTER_EMAIL", "c@x")
+        .args(["am", "-q"])
+        .arg(mail)
+        .output()
+        .unwrap()
 }
 
 #[test]
@@ -108,16 +113,7 @@ fn an_index_line_mode_does_not_change_the_trees_mode() {
     let fresh = p.sb.clone_repo(&p.source, "again");
     let applied = apply(&fresh, &dir, &ApplyOptions::default()).unwrap();
     let theirs = p.sb.clone_repo(&p.source, "git-am-again");
-    let out = Command::new("git")
-        .current_dir(&theirs)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_COMMITTER_NAME", "C")
-        .env("GIT_COMMITTER_EMAIL", "c@x")
-        .args(["am", "-q"])
-        .arg(dir.join("0001-test.patch"))
-        .output()
-        .unwrap();
+    let out = git_am_quiet(&theirs, &dir.join("0001-test.patch"));
     let git_says = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(
         git_says.contains("scripts/run.sh has type 100644, expected 100755"),

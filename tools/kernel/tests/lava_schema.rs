@@ -98,24 +98,7 @@ for m in re.finditer(pattern, text, re.DOTALL):
     case = re.sub(r"\W+", "_", m.group("test_case_id").strip().lower())
     print(case, fixup[m.group("result")])
 "#;
-    let fixup: std::collections::BTreeMap<&str, &str> = lava::FIXUP.iter().copied().collect();
-    let mut child = Command::new("/usr/bin/python3")
-        .args(["-c", script, lava::KTAP_PATTERN])
-        .arg(serde_json::to_string(&fixup).unwrap())
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("/usr/bin/python3");
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(console.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    let lava_view = String::from_utf8(out.stdout).unwrap();
+    let lava_view = run_monitor_script(script, &[], console);
 
     let lines: Vec<&str> = console.lines().map(|l| l.trim_end_matches('\r')).collect();
     let report = series_kernel::console::analyze(&lines.join("\n"));
@@ -160,29 +143,36 @@ for i in range(0, len(text), step):
         buf = buf[m.end():]
 print("\n".join(seen))
 "#;
-    let fixup: std::collections::BTreeMap<&str, &str> = lava::FIXUP.iter().copied().collect();
     for step in [1, 3, 7, 16] {
-        let mut child = Command::new("/usr/bin/python3")
-            .args(["-c", script, lava::KTAP_PATTERN])
-            .arg(serde_json::to_string(&fixup).unwrap())
-            .arg(step.to_string())
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("/usr/bin/python3");
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(console.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success());
         assert_eq!(
-            String::from_utf8(out.stdout).unwrap(),
+            run_monitor_script(script, &[&step.to_string()], console),
             "dma_owner pass\nhotplug skip\nowner_regress fail\niommufd_fail_nth pass\n",
             "console fed {step} byte(s) at a time"
         );
     }
+}
+
+/// Runs a Python `script` (Python's `re` is the engine pexpect and so LAVA
+/// use) with the monitor's pattern, the fixup table as JSON and `extra`
+/// arguments, `console` on its stdin; returns what it printed.
+fn run_monitor_script(script: &str, extra: &[&str], console: &str) -> String {
+    use std::io::Write;
+    let fixup: std::collections::BTreeMap<&str, &str> = lava::FIXUP.iter().copied().collect();
+    let mut child = Command::new("/usr/bin/python3")
+        .args(["-c", script, lava::KTAP_PATTERN])
+        .arg(serde_json::to_string(&fixup).unwrap())
+        .args(extra)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("/usr/bin/python3");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(console.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap()
 }
