@@ -43,8 +43,10 @@ pub struct LavaArgs {
     /// Config of the default kernels.
     #[arg(long, default_value = "ci")]
     pub config: String,
-    /// vIOMMUs, comma separated, or `all`.
-    #[arg(long, default_value = "all")]
+    /// vIOMMUs, comma separated, or `x86_64` for all three x86 ones. The
+    /// kernels and initramfs staged here are x86_64 ones: arm64 jobs are
+    /// not written yet.
+    #[arg(long, default_value = "x86_64")]
     pub iommu: String,
     /// Guest tests directory (default: built for each kernel with ci/guest/build.sh).
     #[arg(long)]
@@ -371,6 +373,13 @@ fn compare(report: &serde_json::Value, outcomes: &[JobOutcome]) -> (Vec<String>,
 
 pub fn run(_patches: &Path, a: LavaArgs) -> Result<()> {
     let iommus = Viommu::parse_list(&a.iommu)?;
+    if let Some(v) = iommus.iter().find(|v| v.arch().name != "x86_64") {
+        bail!(
+            "--iommu {}: LAVA jobs are written for x86_64 kernels only (the artifacts staged \
+             are a bzImage and an x86_64 initramfs); leave the arm64 targets out",
+            v.name()
+        );
+    }
     let run_iommus = Viommu::parse_list(&a.run_iommu)?;
     let report_json = match &a.compare {
         Some(path) => {

@@ -1,5 +1,5 @@
-//! `series run` refuses contradictory vIOMMU lists before it builds or
-//! changes anything.
+//! `series run` and `series lava` refuse target lists they cannot serve
+//! before they build, stage or change anything.
 
 use std::process::Command;
 
@@ -32,4 +32,25 @@ fn base_iommu_must_be_one_of_the_run() {
 fn base_iommu_and_patched_only_exclude_each_other() {
     let err = run_err(&["--base-iommu", "virtio", "--patched-only", "--no-setup"]);
     assert!(err.contains("cannot be used with"), "{err}");
+}
+
+#[test]
+fn lava_refuses_arm64_targets_before_staging() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_series"))
+        .args(["lava", "--iommu", "intel,smmuv3-dt", "--out"])
+        .arg(dir.path().join("lava"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--iommu smmuv3-dt: LAVA jobs are written for x86_64 kernels only"),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("lava").exists(),
+        "lava wrote {}",
+        dir.path().display()
+    );
 }
