@@ -171,7 +171,8 @@ pub struct RunArgs {
     /// vIOMMUs (comma separated) under which the unpatched base is known
     /// to fail, a bug the series fixes: such a base FAIL still shows in the
     /// table (`FAIL (n, known)`) but only fails the run when the patched
-    /// side did not pass under the same vIOMMU.
+    /// side did not pass under the same vIOMMU. Default: the manifest's
+    /// `base.known_failures`; an empty value lists none.
     #[arg(long, value_name = "IOMMUS")]
     pub known_base_failure: Option<String>,
     /// Guest tests (comma separated) that show a bug of the base the
@@ -914,7 +915,14 @@ pub fn run(patches: &Path, a: RunArgs) -> Result<()> {
         };
     let known_base_failures = match &a.known_base_failure {
         Some(list) => Viommu::parse_list(list)?,
-        None => Vec::new(),
+        None => match crate::manifest::Manifest::load(patches) {
+            Ok(m) if !m.base.known_failures.is_empty() => {
+                Viommu::parse_list(&m.base.known_failures.join(",")).with_context(|| {
+                    format!("base.known_failures of {}/series.toml", patches.display())
+                })?
+            }
+            _ => Vec::new(),
+        },
     };
     if !a.no_setup {
         ensure_setup(&arches)?;

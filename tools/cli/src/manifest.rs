@@ -42,6 +42,12 @@ pub struct BaseSpec {
     pub revision: Option<String>,
     /// `VERSION.PATCHLEVEL.SUBLEVEL` of the base tree's Makefile.
     pub kernel_version: String,
+    /// vIOMMUs under which this base fails because of a bug the series
+    /// fixes: `series run` shows such a base boot as `FAIL (n, known)` and
+    /// lets it pass the run when the patched boot passes
+    /// (`--known-base-failure` overrides the list).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub known_failures: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -54,3 +54,28 @@ fn lava_refuses_arm64_targets_before_staging() {
         dir.path().display()
     );
 }
+
+#[test]
+fn the_manifests_known_failures_are_checked_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let patches = dir.path().join("patches");
+    std::fs::create_dir_all(&patches).unwrap();
+    std::fs::write(
+        patches.join("series.toml"),
+        "[series]\nname = \"t\"\nversion = 1\n\n[base]\nrevision = \"v7.2\"\nkernel_version = \"7.2.13\"\n\
+         known_failures = [\"virtio\", \"bogus\"]\n\n[author]\nname = \"A\"\nemail = \"a@x\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_series"))
+        .arg("--patches")
+        .arg(&patches)
+        .args(["run", "--no-setup"])
+        .env("SERIES_OUT", dir.path().join("out"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("base.known_failures of"), "{err}");
+    assert!(err.contains("bogus"), "{err}");
+    assert!(!dir.path().join("out").exists());
+}
