@@ -889,6 +889,42 @@ fn unbuilt(
         .collect()
 }
 
+/// The vIOMMUs the base boots under: `--base-iommu`, which must be among
+/// the run's, or all of them.
+fn base_boot_targets(a: &RunArgs, iommus: &[Viommu]) -> Result<Vec<Viommu>> {
+    let Some(list) = &a.base_iommu else {
+        return Ok(iommus.to_vec());
+    };
+    let listed = Viommu::parse_list(list)?;
+    if let Some(v) = listed.iter().find(|v| !iommus.contains(v)) {
+        bail!(
+            "--base-iommu {} is not among the vIOMMUs of this run ({}): add it to --iommu",
+            v.name(),
+            iommus
+                .iter()
+                .map(|v| v.name())
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+    }
+    Ok(listed)
+}
+
+/// `--known-base-failure`, or else the manifest's `base.known_failures`.
+fn known_base_failures(a: &RunArgs, patches: &Path) -> Result<Vec<Viommu>> {
+    if let Some(list) = &a.known_base_failure {
+        return Viommu::parse_list(list);
+    }
+    match crate::manifest::Manifest::load(patches) {
+        Ok(m) if !m.base.known_failures.is_empty() => {
+            Viommu::parse_list(&m.base.known_failures.join(",")).with_context(|| {
+                format!("base.known_failures of {}/series.toml", patches.display())
+            })
+        }
+        _ => Ok(Vec::new()),
+    }
+}
+
 pub fn run(patches: &Path, a: RunArgs) -> Result<()> {
     let start = Instant::now();
     let (config, iommus) = if a.ci {
@@ -898,32 +934,8 @@ pub fn run(patches: &Path, a: RunArgs) -> Result<()> {
     };
     let arches = profile::arches_of(&iommus);
     let timeout = if a.ci { a.timeout.min(600) } else { a.timeout };
-    let base_iommus =
-        match &a.base_iommu {
-            Some(list) => {
-                let listed = Viommu::parse_list(list)?;
-                if let Some(v) = listed.iter().find(|v| !iommus.contains(v)) {
-                    bail!(
-                    "--base-iommu {} is not among the vIOMMUs of this run ({}): add it to --iommu",
-                    v.name(),
-                    iommus.iter().map(|v| v.name()).collect::<Vec<_>>().join(",")
-                );
-                }
-                listed
-            }
-            None => iommus.clone(),
-        };
-    let known_base_failures = match &a.known_base_failure {
-        Some(list) => Viommu::parse_list(list)?,
-        None => match crate::manifest::Manifest::load(patches) {
-            Ok(m) if !m.base.known_failures.is_empty() => {
-                Viommu::parse_list(&m.base.known_failures.join(",")).with_context(|| {
-                    format!("base.known_failures of {}/series.toml", patches.display())
-                })?
-            }
-            _ => Vec::new(),
-        },
-    };
+    let base_iommus = base_boot_targets(&a, &iommus)?;
+    let known_base_failures = known_base_failures(&a, patches)?;
     if !a.no_setup {
         ensure_setup(&arches)?;
     }
