@@ -4,7 +4,10 @@
 //! - `rp1` root port with e1000 `solo` alone on it;
 //! - `rp2` root port → `pcie-pci-bridge` `pcibr` → e1000 `grpA` (slot 1)
 //!   and `grpB` (slot 2): one IOMMU group;
-//! - `hotplug1`: an empty hotplug-capable root port for `device_add`.
+//! - `hotplug1`: an empty hotplug-capable root port for `device_add`;
+//! - `rp4` root port → multifunction e1000 `mfA` (function 0) and `mfB`
+//!   (function 1): one IOMMU group with no DMA alias, for the IOMMUs that
+//!   cannot translate the bridge's alias (SMMUv3, QEMU 7.2's virtio-iommu).
 //!
 //! The same topology on every target; machine, IOMMU, firmware and
 //! console come from the target's row in `profile::VIOMMUS`.
@@ -42,14 +45,29 @@ pub fn kernel_cmdline(iommu: Viommu) -> String {
     }
     let mut line = words.join(" ");
     // NAME=value words for the guest tests (run-tests.sh gets them as its
-    // environment), e.g. SERIES_GUEST_ENV="DMA_OWNER_CYCLES=20".
-    if let Ok(env) = std::env::var(GUEST_ENV) {
-        for word in env.split_whitespace().filter(|w| w.contains('=')) {
-            line.push(' ');
-            line.push_str(word);
-        }
+    // environment): the target's, then SERIES_GUEST_ENV's (e.g.
+    // "DMA_OWNER_CYCLES=20"), which replace the target's of the same NAME.
+    let user = std::env::var(GUEST_ENV).unwrap_or_default();
+    for word in guest_env_words(iommu.profile().guest_env, &user) {
+        line.push(' ');
+        line.push_str(&word);
     }
     line
+}
+
+/// `NAME=value` words of `target` not named in `user`, then `user`'s.
+fn guest_env_words(target: &str, user: &str) -> Vec<String> {
+    let name = |w: &str| w.split('=').next().unwrap_or("").to_string();
+    let user: Vec<&str> = user
+        .split_whitespace()
+        .filter(|w| w.contains('='))
+        .collect();
+    target
+        .split_whitespace()
+        .filter(|w| w.contains('=') && !user.iter().any(|u| name(u) == name(w)))
+        .chain(user.iter().copied())
+        .map(str::to_string)
+        .collect()
 }
 
 /// The variable whose NAME=value words are passed to the guest tests.
@@ -96,6 +114,13 @@ pub fn args(spec: &QemuSpec) -> Vec<String> {
     push(&["-device", "e1000,id=grpA,bus=pcibr,addr=0x1"]);
     push(&["-device", "e1000,id=grpB,bus=pcibr,addr=0x2"]);
     push(&["-device", &hp]);
+    let rp4 = format!("pcie-root-port,id=rp4,bus={root},chassis=4,slot=4,addr=0x13");
+    push(&["-device", &rp4]);
+    push(&[
+        "-device",
+        "e1000,id=mfA,bus=rp4,addr=0x0.0,multifunction=on",
+    ]);
+    push(&["-device", "e1000,id=mfB,bus=rp4,addr=0x0.1"]);
     push(&[
         "-chardev",
         "stdio,id=con0,signal=off",
@@ -137,6 +162,9 @@ mod tests {
             "id=grpA,bus=pcibr",
             "id=grpB,bus=pcibr",
             "id=hotplug1",
+            "id=rp4",
+            "id=mfA,bus=rp4,addr=0x0.0,multifunction=on",
+            "id=mfB,bus=rp4,addr=0x0.1",
         ] {
             assert!(joined.contains(id), "{id} missing in {joined}");
         }
@@ -152,6 +180,19 @@ mod tests {
         let first_nic = a.iter().position(|s| s.starts_with("e1000")).unwrap();
         assert!(iommu < first_nic);
         assert!(kernel_cmdline(Viommu::Intel).contains("intel_iommu=on"));
+    }
+
+    #[test]
+    fn guest_env_of_the_user_replaces_the_targets_same_names() {
+        assert_eq!(
+            guest_env_words("HOTPLUG_CYCLES=5 A=1", "HOTPLUG_CYCLES=2 B=3 junk"),
+            ["A=1", "HOTPLUG_CYCLES=2", "B=3"]
+        );
+        assert_eq!(
+            guest_env_words("HOTPLUG_CYCLES=5", ""),
+            ["HOTPLUG_CYCLES=5"]
+        );
+        assert!(guest_env_words("", "").is_empty());
     }
 
     #[test]
