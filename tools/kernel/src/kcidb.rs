@@ -151,12 +151,19 @@ pub fn from_report(report: &Report, src: &Source) -> Result<Value> {
         if side.status.starts_with("apply failed") {
             continue;
         }
-        let build_id = format!("{checkout_id}:{}:{}:{}", side.name, report.config, src.arch);
+        let arch = side_arch(side, src);
+        let build_id = format!("{checkout_id}:{}:{}:{arch}", side.name, report.config);
         builds.push(build_json(&build_id, &checkout_id, side, report, src));
         if !side.is_built() {
             continue;
         }
-        for boot in report.boots.iter().filter(|b| b.side == side.name) {
+        // Each build's own boots: a run of both architectures has a base
+        // (and a patched) side per architecture.
+        for boot in report
+            .boots
+            .iter()
+            .filter(|b| b.side == side.name && b.iommu.arch().name == arch)
+        {
             tests.extend(boot_tests(&build_id, boot, src));
         }
     }
@@ -166,6 +173,16 @@ pub fn from_report(report: &Report, src: &Source) -> Result<Value> {
         "builds": builds,
         "tests": tests,
     }))
+}
+
+/// The architecture a side was built for (older reports carry none: the
+/// source's).
+fn side_arch<'a>(side: &'a SideStatus, src: &'a Source) -> &'a str {
+    if side.arch.is_empty() {
+        &src.arch
+    } else {
+        &side.arch
+    }
 }
 
 fn build_json(
@@ -179,7 +196,7 @@ fn build_json(
         "id": id,
         "origin": ORIGIN,
         "checkout_id": checkout_id,
-        "architecture": src.arch,
+        "architecture": side_arch(side, src),
         "config_name": report.config,
         "status": if side.is_built() { "PASS" } else { "FAIL" },
     });
@@ -190,7 +207,8 @@ fn build_json(
         b["comment"] = json!(side.status);
     }
     if let Some(k) = &side.kernel {
-        b["output_files"] = json!([{"name": "bzImage", "url": url_of(src, k)}]);
+        let name = k.file_name().unwrap_or_default().to_string_lossy();
+        b["output_files"] = json!([{"name": name, "url": url_of(src, k)}]);
     }
     b
 }
@@ -462,5 +480,48 @@ mod tests {
         let mut broken = doc.clone();
         broken["tests"][1].as_object_mut().unwrap().remove("status");
         assert_eq!(completeness_problems(&broken).len(), 1);
+    }
+
+    #[test]
+    fn each_architecture_is_its_own_build_with_its_own_boots() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut report = sample_report(dir.path());
+        let mut arm = report.sides[0].clone();
+        arm.arch = "arm64".into();
+        arm.kernel = Some(dir.path().join("Image"));
+        report.sides.push(arm);
+        let mut arm_boot = report.boots[0].clone();
+        arm_boot.iommu = Viommu::Smmuv3Dt;
+        report.boots.push(arm_boot);
+        let src = Source {
+            base_commit: None,
+            base_name: None,
+            patches: Vec::new(),
+            arch: "x86_64".into(),
+            log_base_url: None,
+        };
+        let doc = from_report(&report, &src).unwrap();
+        let builds = doc["builds"].as_array().unwrap();
+        let arm_build = builds
+            .iter()
+            .find(|b| b["architecture"] == "arm64")
+            .expect("an arm64 build");
+        assert_eq!(arm_build["output_files"][0]["name"], "Image");
+        let of_build = |id: &Value| {
+            doc["tests"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|t| &t["build_id"] == id && t["path"] == "series")
+                .map(|t| {
+                    t["environment"]["misc"]["iommu"]
+                        .as_str()
+                        .unwrap()
+                        .to_string()
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(of_build(&arm_build["id"]), ["smmuv3-dt"]);
+        assert_eq!(of_build(&builds[0]["id"]), ["virtio"]);
     }
 }
