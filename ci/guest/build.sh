@@ -11,7 +11,8 @@
 # Without KSRC only hotplug is built; run-tests.sh reports the rest as SKIP.
 #
 # The test-only module kernel-overlay/drivers/base/test/dma-owner-regress is
-# built out of tree (M=) against the kernel build directory: $KBUILD_DIR, or
+# built out of tree (M=) against the kernel build directory (ARCH and
+# CROSS_COMPILE from the environment): $KBUILD_DIR, or
 # the parent of OUTDIR when it is a kernel build directory (`series` builds
 # into <build dir>/guest).  It needs CONFIG_MODULES=y; without it the
 # owner_regress test reports SKIP.
@@ -73,20 +74,23 @@ if [ -f "$KBUILD_DIR/.config" ] && [ -f "$KBUILD_DIR/vmlinux.symvers" ] &&
 	elif [ -e /tmp/kbuild.lock ]; then
 		LOCK="flock /tmp/kbuild.lock"
 	fi
-	KCC=gcc
-	command -v ccache >/dev/null 2>&1 && KCC="ccache gcc"
+	# ARCH and CROSS_COMPILE as the kernel was built (series passes them;
+	# x86_64 and the host compiler otherwise).
+	KARCH=${ARCH:-x86_64}
+	KCC=${CROSS_COMPILE:-}gcc
+	command -v ccache >/dev/null 2>&1 && KCC="ccache $KCC"
 	# Since 6.x Makefile.modfinal links with scripts/module.lds, which a
 	# bzImage-only build does not make; modules_prepare does (and little
 	# else on a built tree).
 	if [ ! -f "$KBUILD_DIR/scripts/module.lds" ]; then
 		echo "  PREPARE modules_prepare"
-		$LOCK make -s -C "$KBUILD_DIR" ARCH="${ARCH:-x86_64}" CC="$KCC" \
-			modules_prepare >&2 ||
+		$LOCK make -s -C "$KBUILD_DIR" ARCH="$KARCH" \
+			CROSS_COMPILE="${CROSS_COMPILE:-}" CC="$KCC" modules_prepare >&2 ||
 			die "make modules_prepare in $KBUILD_DIR failed"
 	fi
 	echo "  MODULE  dma_owner_regress.ko"
-	$LOCK make -s -C "$KBUILD_DIR" ARCH="${ARCH:-x86_64}" CC="$KCC" M="$MODBUILD" \
-		modules >&2 || die "building $MODSRC against $KBUILD_DIR failed"
+	$LOCK make -s -C "$KBUILD_DIR" ARCH="$KARCH" \
+		CROSS_COMPILE="${CROSS_COMPILE:-}" CC="$KCC" M="$MODBUILD" modules >&2 || die "building $MODSRC against $KBUILD_DIR failed"
 	cp "$MODBUILD/dma_owner_regress.ko" "$OUT/modules/"
 else
 	echo "guest build: $KBUILD_DIR is no kernel build with CONFIG_MODULES=y: dma_owner_regress.ko not built" >&2

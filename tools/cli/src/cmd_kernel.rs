@@ -102,8 +102,7 @@ pub struct TestArgs {
     pub config: String,
     /// vIOMMUs, comma separated: intel, amd, virtio, smmuv3-dt,
     /// smmuv3-acpi; `x86_64` or `arm64` for all of one architecture; `all`.
-    /// The arm64 targets are opt-in until their hotplug and iommufd
-    /// results are understood (docs/pipeline.md, "arm64 under SMMUv3").
+    /// The arm64 targets need a cross build, so they are opt-in.
     #[arg(long, default_value = "x86_64")]
     pub iommu: String,
     /// Guest tests directory (default: built with ci/guest/build.sh).
@@ -112,6 +111,11 @@ pub struct TestArgs {
     /// Hard timeout per boot, in seconds.
     #[arg(long, default_value_t = 900)]
     pub timeout: u64,
+    /// Guests booted at the same time (each its own QEMU). Under TCG a
+    /// guest keeps about one host CPU busy: 2 on a 2-CPU machine takes
+    /// little longer than one boot for two (docs/pipeline.md).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub boots: usize,
     /// Also write the results as KCIDB JSON (schema v5.3) to this file.
     #[arg(long)]
     pub kcidb: Option<PathBuf>,
@@ -135,11 +139,11 @@ pub struct RunArgs {
     pub config: String,
     /// vIOMMUs, comma separated: intel, amd, virtio, smmuv3-dt,
     /// smmuv3-acpi; `x86_64` or `arm64` for all of one architecture; `all`.
-    /// The arm64 targets are opt-in until their hotplug and iommufd
-    /// results are understood (docs/pipeline.md, "arm64 under SMMUv3").
+    /// The arm64 targets need a second (cross) build, so they are opt-in.
     #[arg(long, default_value = "x86_64")]
     pub iommu: String,
-    /// CI mode: ci config and the x86_64 vIOMMUs whatever else is given, boot timeout at most 600 s.
+    /// CI mode: ci config and every vIOMMU whatever else is given, the base
+    /// only on x86_64 (unless --base-iommu), boot timeout at most 600 s.
     #[arg(long)]
     pub ci: bool,
     /// Do not call ci/setup even when tools are missing.
@@ -164,6 +168,11 @@ pub struct RunArgs {
     /// Hard timeout per boot, in seconds.
     #[arg(long, default_value_t = 900)]
     pub timeout: u64,
+    /// Guests booted at the same time (each its own QEMU). Under TCG a
+    /// guest keeps about one host CPU busy: 2 on a 2-CPU machine takes
+    /// little longer than one boot for two (docs/pipeline.md).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub boots: usize,
     /// Also write the results as KCIDB JSON (schema v5.3) to this file:
     /// checkout = base, or base + the series' patchset_hash.
     #[arg(long)]
@@ -333,6 +342,9 @@ fn guest_tests(build_dir: &Path, arch: &ArchProfile, tree: Option<&Path>) -> Res
     // the busybox script also unpacks the sysroot some arches link from.
     busybox_for(arch)?;
     cmd.env("CC", arch.guest_cc(&paths::cache_dir()));
+    // The test-only module is built like the kernel it loads into.
+    cmd.env("ARCH", arch.make_arch);
+    cmd.env("CROSS_COMPILE", arch.cross_compile);
     cmd.arg(&script).arg(&out).arg(&headers);
     if let Some(t) = &ksrc {
         cmd.arg(t);
@@ -403,6 +415,7 @@ fn boot_one(
     iommu: Viommu,
     out: &Path,
     timeout: u64,
+    bars: Option<&indicatif::MultiProgress>,
 ) -> Result<BootRun> {
     let qemu = QemuSpec {
         kernel: kernel.to_path_buf(),
@@ -418,12 +431,16 @@ fn boot_one(
         out_dir: out.to_path_buf(),
         timeout: Duration::from_secs(timeout),
     };
-    let pb = progress::spinner(&format!("booting under {}", iommu.name()));
-    let run = kboot::boot(&req, &mut |m| pb.set_message(m.to_string()));
+    let mut pb = progress::spinner(&format!("booting under {}", iommu.name()));
+    if let Some(bars) = bars {
+        pb = bars.add(pb);
+    }
+    let name = iommu.name();
+    let run = kboot::boot(&req, &mut |m| pb.set_message(format!("{name}: {m}")));
     pb.finish_and_clear();
     let run = run?;
     let verdict = if run.passed() { "PASS" } else { "FAIL" };
-    eprintln!(
+    let line = format!(
         "{verdict} {} ({}, KTAP end at {}, {:.1}s total) — {}",
         iommu.name(),
         run.accel.as_deref().unwrap_or("?"),
@@ -433,6 +450,10 @@ fn boot_one(
         run.seconds,
         run.console_log.display()
     );
+    match bars {
+        Some(bars) => bars.suspend(|| eprintln!("{line}")),
+        None => eprintln!("{line}"),
+    }
     Ok(run)
 }
 
@@ -499,7 +520,7 @@ pub fn boot(_patches: &Path, a: BootArgs) -> Result<()> {
     let tests = tests_for_kernel(&kernel, arch, a.tests)?;
     let initrd = out.join("initramfs.cpio");
     make_initramfs(&tests, arch, &initrd)?;
-    let run = boot_one(&kernel, &initrd, iommu, &out, a.timeout)?;
+    let run = boot_one(&kernel, &initrd, iommu, &out, a.timeout, None)?;
     if let Some(doc) = &run.report.ktap {
         let c = doc.leaf_counts();
         println!(
@@ -536,20 +557,75 @@ fn test_side(
     iommus: &[Viommu],
     report_dir: &Path,
     timeout: u64,
+    at_once: usize,
 ) -> Result<Vec<BootSummary>> {
     let initrd = report_dir.join(format!("{side}-{}-initramfs.cpio", k.arch.name));
     make_initramfs(&k.tests, k.arch, &initrd)?;
+    let targets: Vec<Viommu> = iommus
+        .iter()
+        .copied()
+        .filter(|v| v.arch() == k.arch)
+        .collect();
+    let runs = boot_all(
+        &k.kernel, &initrd, &targets, report_dir, side, timeout, at_once,
+    );
+    let _ = std::fs::remove_file(&initrd);
     let mut out = Vec::new();
-    for &iommu in iommus.iter().filter(|v| v.arch() == k.arch) {
-        let dir = report_dir.join(format!("{side}-{}", iommu.name()));
-        let run = boot_one(&k.kernel, &initrd, iommu, &dir, timeout)?;
+    for (iommu, run) in targets.iter().zip(runs) {
+        let run = run?;
         if !run.passed() {
             print_failures(&run);
         }
-        out.push(BootSummary::from_run(side, iommu, &run));
+        out.push(BootSummary::from_run(side, *iommu, &run));
     }
-    let _ = std::fs::remove_file(&initrd);
     Ok(out)
+}
+
+/// Boot `kernel` under each target, `at_once` guests at a time (each its
+/// own QEMU, console log and QMP socket); the results in `targets` order.
+/// A guest under TCG keeps about one host CPU busy (the tests run one
+/// program at a time), so on a 2-CPU host two boots at once take little
+/// longer than one.
+fn boot_all(
+    kernel: &Path,
+    initrd: &Path,
+    targets: &[Viommu],
+    report_dir: &Path,
+    side: &str,
+    timeout: u64,
+    at_once: usize,
+) -> Vec<Result<BootRun>> {
+    let dir_of = |iommu: Viommu| report_dir.join(format!("{side}-{}", iommu.name()));
+    if at_once <= 1 || targets.len() <= 1 {
+        return targets
+            .iter()
+            .map(|&v| boot_one(kernel, initrd, v, &dir_of(v), timeout, None))
+            .collect();
+    }
+    let bars = indicatif::MultiProgress::new();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<std::sync::Mutex<Option<Result<BootRun>>>> = targets
+        .iter()
+        .map(|_| std::sync::Mutex::new(None))
+        .collect();
+    std::thread::scope(|scope| {
+        for _ in 0..at_once.min(targets.len()) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let Some(&iommu) = targets.get(i) else { break };
+                let run = boot_one(kernel, initrd, iommu, &dir_of(iommu), timeout, Some(&bars));
+                *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(run);
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|slot| {
+            slot.into_inner()
+                .unwrap_or_else(|e| e.into_inner())
+                .unwrap_or_else(|| Err(anyhow::anyhow!("a boot thread ended without a result")))
+        })
+        .collect()
 }
 
 fn new_report_dir() -> Result<PathBuf> {
@@ -669,7 +745,7 @@ pub fn test(_patches: &Path, a: TestArgs) -> Result<()> {
     let dir = new_report_dir()?;
     let mut boots = Vec::new();
     for (k, st) in kernels.iter().zip(&sides) {
-        boots.extend(test_side(&st.name, k, &iommus, &dir, a.timeout)?);
+        boots.extend(test_side(&st.name, k, &iommus, &dir, a.timeout, a.boots)?);
     }
     let report = Report {
         config: a.config,
@@ -893,6 +969,16 @@ fn unbuilt(
 /// the run's, or all of them.
 fn base_boot_targets(a: &RunArgs, iommus: &[Viommu]) -> Result<Vec<Viommu>> {
     let Some(list) = &a.base_iommu else {
+        if a.ci {
+            // CI boots the base on x86_64 only: its arm64 results are the
+            // base's own (docs/pipeline.md) and a second arm64 build would
+            // not fit CI's hour.
+            return Ok(iommus
+                .iter()
+                .copied()
+                .filter(|v| v.arch().name == CI_BASE_ARCH)
+                .collect());
+        }
         return Ok(iommus.to_vec());
     };
     let listed = Viommu::parse_list(list)?;
@@ -909,6 +995,9 @@ fn base_boot_targets(a: &RunArgs, iommus: &[Viommu]) -> Result<Vec<Viommu>> {
     }
     Ok(listed)
 }
+
+/// The architecture whose base `run --ci` builds and boots.
+const CI_BASE_ARCH: &str = "x86_64";
 
 /// `--known-base-failure`, or else the manifest's `base.known_failures`.
 fn known_base_failures(a: &RunArgs, patches: &Path) -> Result<Vec<Viommu>> {
@@ -928,7 +1017,7 @@ fn known_base_failures(a: &RunArgs, patches: &Path) -> Result<Vec<Viommu>> {
 pub fn run(patches: &Path, a: RunArgs) -> Result<()> {
     let start = Instant::now();
     let (config, iommus) = if a.ci {
-        ("ci".to_string(), Viommu::parse_list("x86_64")?)
+        ("ci".to_string(), Viommu::parse_list("all")?)
     } else {
         (a.config.clone(), Viommu::parse_list(&a.iommu)?)
     };
@@ -962,7 +1051,11 @@ pub fn run(patches: &Path, a: RunArgs) -> Result<()> {
 
     // Base first, each architecture booted right after its build: the
     // first verdict comes before the other builds.
-    for &arch in arches.iter().filter(|_| !a.patched_only) {
+    // An architecture with no base boot gets no base build either.
+    let base_arches = arches
+        .iter()
+        .filter(|&&arch| !a.patched_only && base_iommus.iter().any(|v| v.arch() == arch));
+    for &arch in base_arches {
         let (k, st) = build_side(
             "base",
             &base_tree,
@@ -973,7 +1066,7 @@ pub fn run(patches: &Path, a: RunArgs) -> Result<()> {
         );
         sides.push(st);
         if let Some(k) = &k {
-            boots.extend(test_side("base", k, &base_iommus, &dir, timeout)?);
+            boots.extend(test_side("base", k, &base_iommus, &dir, timeout, a.boots)?);
         }
     }
     match applied {
@@ -991,7 +1084,7 @@ pub fn run(patches: &Path, a: RunArgs) -> Result<()> {
                 );
                 sides.push(st);
                 if let Some(k) = &k {
-                    boots.extend(test_side("patched", k, &iommus, &dir, timeout)?);
+                    boots.extend(test_side("patched", k, &iommus, &dir, timeout, a.boots)?);
                 }
             }
         }
@@ -1039,4 +1132,31 @@ pub fn run(patches: &Path, a: RunArgs) -> Result<()> {
     }
     eprintln!("run took {:.0}s", start.elapsed().as_secs_f64());
     write_report(&report, &dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Wrap {
+        #[command(flatten)]
+        run: RunArgs,
+    }
+
+    fn run_args(words: &[&str]) -> RunArgs {
+        Wrap::parse_from(std::iter::once("run").chain(words.iter().copied())).run
+    }
+
+    #[test]
+    fn ci_boots_the_base_on_x86_64_only_unless_told() {
+        let all = Viommu::parse_list("all").unwrap();
+        let base = base_boot_targets(&run_args(&["--ci"]), &all).unwrap();
+        assert_eq!(base, Viommu::parse_list("x86_64").unwrap());
+        let base = base_boot_targets(&run_args(&["--ci", "--base-iommu", "smmuv3-dt"]), &all);
+        assert_eq!(base.unwrap(), [Viommu::Smmuv3Dt]);
+        let arm = Viommu::parse_list("arm64").unwrap();
+        assert_eq!(base_boot_targets(&run_args(&[]), &arm).unwrap(), arm);
+    }
 }
