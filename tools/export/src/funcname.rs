@@ -27,13 +27,15 @@ const UNSUPPORTED_BUILTINS: &[&str] = &[
 ];
 
 /// What `diff` attribute says about a path.
+#[derive(Debug, Clone, Copy)]
 pub enum DiffAttr {
     Text(Driver),
     Binary,
 }
 
-/// Looks up the `diff` attribute of `path` (work tree, then index).
-pub fn diff_attr(repo: &Repository, path: &[u8]) -> Result<DiffAttr> {
+/// Looks up the `diff` attribute of `path` (work tree, then index) and
+/// its driver in `config`.
+pub fn diff_attr(repo: &Repository, config: &git2::Config, path: &[u8]) -> Result<DiffAttr> {
     let p = Path::new(std::str::from_utf8(path).unwrap_or(""));
     let value = repo.get_attr_bytes(p, "diff", AttrCheckFlags::FILE_THEN_INDEX)?;
     let name = match AttrValue::from_bytes(value) {
@@ -42,7 +44,6 @@ pub fn diff_attr(repo: &Repository, path: &[u8]) -> Result<DiffAttr> {
         AttrValue::String(s) => s.to_string(),
         AttrValue::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
     };
-    let config = repo.config()?;
     for key in ["xfuncname", "funcname"] {
         if config.get_entry(&format!("diff.{name}.{key}")).is_ok() {
             bail!(

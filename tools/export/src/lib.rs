@@ -189,6 +189,7 @@ struct RenderedChanges {
 /// `abbrev`: None for a diffstat only (no diff text).
 fn render_changes(
     repo: &Repository,
+    renderer: &mut patch_text::Renderer,
     mut abbrev: Option<&mut abbrev::Abbreviator>,
     old: &git2::Tree,
     new: &git2::Tree,
@@ -196,7 +197,7 @@ fn render_changes(
     let pairs = changes::between(repo, Some(old), new)?;
     let mut rendered = Vec::with_capacity(pairs.len());
     for pair in &pairs {
-        rendered.push(patch_text::render(repo, abbrev.as_deref_mut(), pair)?);
+        rendered.push(renderer.render(abbrev.as_deref_mut(), pair)?);
     }
     let entries: Vec<diffstat::StatEntry> = pairs
         .iter()
@@ -214,6 +215,7 @@ fn render_changes(
 
 fn patch_mail(
     repo: &Repository,
+    renderer: &mut patch_text::Renderer,
     abbrev: &mut abbrev::Abbreviator,
     commit: &Commit,
     tag: &str,
@@ -221,8 +223,14 @@ fn patch_mail(
     let parent = commit
         .parent(0)
         .with_context(|| format!("{} has no parent", commit.id()))?;
-    let changes = render_changes(repo, Some(abbrev), &parent.tree()?, &commit.tree()?)
-        .with_context(|| format!("cannot export commit {}", commit.id()))?;
+    let changes = render_changes(
+        repo,
+        renderer,
+        Some(abbrev),
+        &parent.tree()?,
+        &commit.tree()?,
+    )
+    .with_context(|| format!("cannot export commit {}", commit.id()))?;
     if changes.diffs.is_empty() {
         bail!(
             "commit {} changes no file; drop it from the series",
@@ -271,6 +279,7 @@ fn find_cover(dir: &Path, name: &str) -> Option<PathBuf> {
 
 fn cover_mail(
     repo: &Repository,
+    renderer: &mut patch_text::Renderer,
     opts: &ExportOptions,
     base: &Commit,
     head: &Commit,
@@ -339,7 +348,7 @@ fn cover_mail(
         entries.push((utf8.author_name, message::shortlog_subject(&utf8.message)));
     }
     out.extend(cover::shortlog(&entries));
-    let changes = render_changes(repo, None, &base.tree()?, &head.tree()?)?;
+    let changes = render_changes(repo, renderer, None, &base.tree()?, &head.tree()?)?;
     out.extend(changes.stat);
     out.push(b'\n');
     if let Some(prev) = &opts.range_diff {
@@ -376,12 +385,21 @@ pub fn generate(opts: &ExportOptions) -> Result<GeneratedSeries> {
         .with_context(|| format!("{} has no HEAD commit", opts.tree.display()))?;
     let commits = series_commits(&repo, &base, &head)?;
     let mut abbrev = abbrev::Abbreviator::new(&repo);
+    let mut renderer = patch_text::Renderer::new(&repo)?;
     let prefix = full_prefix(opts);
     let total = commits.len();
 
     let cover_name = message::patch_file_name(reroll(opts), 0, "cover-letter");
     let mut files = vec![GeneratedFile {
-        contents: cover_mail(&repo, opts, &base, &head, &commits, &cover_name)?,
+        contents: cover_mail(
+            &repo,
+            &mut renderer,
+            opts,
+            &base,
+            &head,
+            &commits,
+            &cover_name,
+        )?,
         name: cover_name,
     }];
     for (i, commit) in commits.iter().enumerate() {
@@ -389,7 +407,13 @@ pub fn generate(opts: &ExportOptions) -> Result<GeneratedSeries> {
         let slug = message::sanitized_subject(message::first_line(commit.message_raw_bytes()));
         files.push(GeneratedFile {
             name: message::patch_file_name(reroll(opts), nr, &slug),
-            contents: patch_mail(&repo, &mut abbrev, commit, &subject_tag(&prefix, nr, total))?,
+            contents: patch_mail(
+                &repo,
+                &mut renderer,
+                &mut abbrev,
+                commit,
+                &subject_tag(&prefix, nr, total),
+            )?,
         });
     }
     Ok(GeneratedSeries {
