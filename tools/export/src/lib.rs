@@ -20,14 +20,21 @@
 //! names authors as `.mailmap` maps them; a commit stored in another
 //! encoding (ISO-8859-1, ...) is re-encoded to UTF-8.
 //!
-//! Differences from git that are on purpose: binary changes, merges and
-//! empty commits are refused (a series is plain text); a new cover letter's
+//! Binary changes are written as format-patch writes them (`GIT binary
+//! patch`, literal or delta, full blob ids, `Bin` lines in the diffstat),
+//! deflated by the system's zlib at git's level (`core.loosecompression`,
+//! `core.compression`, 1): the bytes equal git's when git links the same
+//! zlib, as on Debian.
+//!
+//! Differences from git that are on purpose: merges and empty commits are
+//! refused (a series is a line of changes); a new cover letter's
 //! From and Date are HEAD's committer and commit time instead of the user
 //! running the command and the current time (so output does not depend on
 //! who runs it or when); an existing cover letter keeps its From, Date,
 //! Subject and blurb, only its shortlog, diffstat and base are regenerated.
 
 mod abbrev;
+mod binary;
 mod changes;
 mod cover;
 mod diffstat;
@@ -206,6 +213,7 @@ fn render_changes(
             pair,
             added: r.added,
             deleted: r.deleted,
+            binary: r.binary,
         })
         .collect();
     let stat = diffstat::render(&entries);

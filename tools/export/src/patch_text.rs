@@ -1,19 +1,22 @@
 //! The `diff --git` text of one file pair, as `git format-patch` writes it.
 
 use crate::abbrev::Abbreviator;
+use crate::binary;
 use crate::changes::{FilePair, Side};
 use crate::funcname::{self, DiffAttr, Driver};
 use crate::quote::{quote_c_style, quote_prefixed};
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use git2::{Blob, DiffOptions, Patch, Repository};
 use std::collections::HashMap;
 use std::path::Path;
 
-/// The diff text of a pair and its line counts (for the diffstat).
+/// The diff text of a pair and its line counts (for the diffstat; for a
+/// binary file its new and old size in bytes).
 pub struct RenderedPair {
     pub text: Vec<u8>,
     pub added: usize,
     pub deleted: usize,
+    pub binary: bool,
 }
 
 /// git looks for a NUL in this many leading bytes to call a file binary.
@@ -35,64 +38,68 @@ pub struct Renderer<'r> {
     objects: Repository,
     /// The configuration, read once (for the diff drivers).
     config: git2::Config,
+    /// The zlib level of binary patches.
+    level: i32,
     attrs: HashMap<Vec<u8>, DiffAttr>,
+}
+
+/// The `diff` attribute of `path`, remembered in `attrs`.
+fn attr_of(
+    repo: &Repository,
+    config: &git2::Config,
+    attrs: &mut HashMap<Vec<u8>, DiffAttr>,
+    path: &[u8],
+) -> Result<DiffAttr> {
+    if let Some(attr) = attrs.get(path) {
+        return Ok(attr.clone());
+    }
+    let attr = funcname::diff_attr(repo, config, path)?;
+    attrs.insert(path.to_vec(), attr.clone());
+    Ok(attr)
+}
+
+/// git's decision: the attribute's, else whether the first 8000 bytes
+/// hold a NUL.
+fn is_binary(attr: &DiffAttr, data: &[u8]) -> bool {
+    attr.binary
+        .unwrap_or_else(|| data[..data.len().min(FIRST_FEW_BYTES)].contains(&0))
 }
 
 impl<'r> Renderer<'r> {
     pub fn new(repo: &'r Repository) -> Result<Renderer<'r>> {
         let objects = Repository::from_odb(repo.odb()?)?;
+        let config = repo
+            .config()
+            .and_then(|mut c| c.snapshot())
+            .context("cannot read the git configuration")?;
         Ok(Renderer {
             repo,
             objects,
-            config: repo
-                .config()
-                .and_then(|mut c| c.snapshot())
-                .context("cannot read the git configuration")?,
+            level: binary::compression_level(&config)?,
+            config,
             attrs: HashMap::new(),
         })
     }
 
-    /// The diff driver of `side` (its `diff` attribute, remembered in
-    /// `attrs`); fails on binary content.
-    fn driver_for(
-        repo: &Repository,
-        config: &git2::Config,
-        attrs: &mut HashMap<Vec<u8>, DiffAttr>,
-        side: &Side,
-        data: &[u8],
-    ) -> Result<Driver> {
-        let binary = |why: &str| {
-            bail!(
-                "{} is binary ({why}); the series must be plain text: \
-                 drop the binary change from the commit",
-                show(&side.path)
-            )
-        };
-        if data[..data.len().min(FIRST_FEW_BYTES)].contains(&0) {
-            return binary("it holds NUL bytes");
-        }
-        let attr = match attrs.get(&side.path) {
-            Some(&attr) => attr,
-            None => {
-                let attr = funcname::diff_attr(repo, config, &side.path)?;
-                attrs.insert(side.path.clone(), attr);
-                attr
-            }
-        };
-        match attr {
-            DiffAttr::Binary => binary("its diff attribute says so"),
-            DiffAttr::Text(d) => Ok(d),
-        }
+    /// Renders `pair` (only its line counts when `abbrev` is None, as for
+    /// the cover letter's diffstat).
+    pub fn render(
+        &mut self,
+        abbrev: Option<&mut Abbreviator>,
+        pair: &FilePair,
+    ) -> Result<RenderedPair> {
+        self.render_pair(abbrev, pair, true)
     }
 
-    /// Renders `pair` (only its line counts when `abbrev` is None, as for
-    /// the cover letter's diffstat); fails on binary content.
-    pub fn render(
+    /// `split`: a file turned into a symbolic link (or back) is shown as
+    /// a deletion and a creation.
+    fn render_pair(
         &mut self,
         mut abbrev: Option<&mut Abbreviator>,
         pair: &FilePair,
+        split: bool,
     ) -> Result<RenderedPair> {
-        if pair.is_type_change() && pair.rename_score.is_none() {
+        if split && pair.is_type_change() && pair.rename_score.is_none() {
             let gone = FilePair {
                 new: None,
                 ..pair.clone()
@@ -101,11 +108,15 @@ impl<'r> Renderer<'r> {
                 old: None,
                 ..pair.clone()
             };
+            // The text shows a deletion and a creation, the diffstat
+            // counts the pair as one change, as git does.
             let mut first = self.render(abbrev.as_deref_mut(), &gone)?;
             let second = self.render(abbrev, &born)?;
             first.text.extend(second.text);
-            first.added += second.added;
-            first.deleted += second.deleted;
+            let whole = self.render_pair(None, pair, false)?;
+            first.added = whole.added;
+            first.deleted = whole.deleted;
+            first.binary = whole.binary;
             return Ok(first);
         }
         let old = pair.old.as_ref();
@@ -120,36 +131,74 @@ impl<'r> Renderer<'r> {
         let new_blob = blob(&self.objects, new)?;
         let old_data = old_blob.as_ref().map_or(&[][..], |b| b.content());
         let new_data = new_blob.as_ref().map_or(&[][..], |b| b.content());
-        let driver = Self::driver_for(self.repo, &self.config, &mut self.attrs, a, old_data)?;
-        if new.is_some() {
-            Self::driver_for(self.repo, &self.config, &mut self.attrs, b, new_data)?;
-        }
+        // As git: each side by its own path's attribute (a missing side
+        // has no content but its path).
+        let a_attr = attr_of(self.repo, &self.config, &mut self.attrs, &a.path)?;
+        let b_attr = attr_of(self.repo, &self.config, &mut self.attrs, &b.path)?;
+        let binary = is_binary(&a_attr, old_data) || is_binary(&b_attr, new_data);
+        let old_oid = old.map_or(git2::Oid::zero(), |s| s.oid);
+        let new_oid = new.map_or(git2::Oid::zero(), |s| s.oid);
+        // A binary file counts its sizes, none when it did not change.
+        let sizes = || {
+            if old_oid == new_oid {
+                (0, 0)
+            } else {
+                (new_data.len(), old_data.len())
+            }
+        };
+        let driver = if binary {
+            Driver::Default
+        } else {
+            b_attr.driver.map_err(|e| anyhow!(e))?;
+            a_attr.driver.map_err(|e| anyhow!(e))?
+        };
 
         let Some(abbrev) = abbrev else {
-            let (added, deleted) = line_counts(old_blob.as_ref(), new_blob.as_ref())?;
+            let (added, deleted) = if binary {
+                sizes()
+            } else {
+                line_counts(old_blob.as_ref(), new_blob.as_ref())?
+            };
             return Ok(RenderedPair {
                 text: Vec::new(),
                 added,
                 deleted,
+                binary,
             });
         };
         let mut text = header(pair, a, b);
-        let old_oid = old.map_or(git2::Oid::zero(), |s| s.oid);
-        let new_oid = new.map_or(git2::Oid::zero(), |s| s.oid);
         if old_oid != new_oid {
-            text.extend(
-                format!(
-                    "index {}..{}",
-                    abbrev.abbrev(old_oid),
-                    abbrev.abbrev(new_oid)
-                )
-                .bytes(),
-            );
+            // The ids of a binary file are written in full, as git does
+            // when it writes binary patches.
+            let mut id = |oid: git2::Oid| {
+                if binary {
+                    oid.to_string()
+                } else {
+                    abbrev.abbrev(oid)
+                }
+            };
+            text.extend(format!("index {}..{}", id(old_oid), id(new_oid)).bytes());
             let (om, nm) = (old.map_or(0, |s| s.mode), new.map_or(0, |s| s.mode));
             if om == nm {
                 text.extend(format!(" {om:06o}").bytes());
             }
             text.push(b'\n');
+        }
+        if binary {
+            if old_data != new_data {
+                text.extend(
+                    binary::patch(old_data, new_data, self.level).with_context(|| {
+                        format!("cannot write the binary patch of {}", show(&b.path))
+                    })?,
+                );
+            }
+            let (added, deleted) = sizes();
+            return Ok(RenderedPair {
+                text,
+                added,
+                deleted,
+                binary,
+            });
         }
 
         let labels = |text: &mut Vec<u8>| {
@@ -179,6 +228,7 @@ impl<'r> Renderer<'r> {
             text,
             added,
             deleted,
+            binary,
         })
     }
 }
