@@ -201,7 +201,7 @@ fn render_changes(
     old: &git2::Tree,
     new: &git2::Tree,
 ) -> Result<RenderedChanges> {
-    let pairs = changes::between(repo, Some(old), new)?;
+    let pairs = changes::between(repo, Some(old), new, &mut |path| renderer.binary_attr(path))?;
     let mut rendered = Vec::with_capacity(pairs.len());
     for pair in &pairs {
         rendered.push(renderer.render(abbrev.as_deref_mut(), pair)?);

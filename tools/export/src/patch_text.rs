@@ -81,6 +81,12 @@ impl<'r> Renderer<'r> {
         })
     }
 
+    /// Whether the attributes make `path` binary (Some) or leave it to
+    /// the content (None).
+    pub fn binary_attr(&mut self, path: &[u8]) -> Result<Option<bool>> {
+        Ok(attr_of(self.repo, &self.config, &mut self.attrs, path)?.binary)
+    }
+
     /// Renders `pair` (only its line counts when `abbrev` is None, as for
     /// the cover letter's diffstat).
     pub fn render(

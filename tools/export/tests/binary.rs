@@ -297,3 +297,32 @@ fn delta_shapes_match_git() {
     r.commit("every shape");
     assert_exports_and_applies(&r);
 }
+
+/// Rename detection hashes a file marked binary as binary (its CRs
+/// count), as git does: here that makes the difference between a rename
+/// and a deletion plus a creation.
+#[test]
+fn rename_scores_of_files_marked_binary() {
+    let r = TestRepo::new();
+    r.write(".gitattributes", "*.dat binary\n");
+    let lines: String = (0..200).map(|i| format!("{}\r\n", i % 10)).collect();
+    r.write("old.dat", &lines);
+    r.write("old.txt", &lines);
+    r.commit("base");
+    r.mark_base();
+    let changed: String = (0..200)
+        .map(|i| {
+            if i % 10 < 3 {
+                "c\r\n".to_string()
+            } else {
+                format!("{}\r\n", i % 10)
+            }
+        })
+        .collect();
+    r.remove("old.dat");
+    r.remove("old.txt");
+    r.write("new.dat", &changed);
+    r.write("new.txt", &changed);
+    r.commit("rename both");
+    assert_matches_git(&r, 1, "PATCH");
+}
