@@ -76,6 +76,10 @@ pub fn apply_series(
         .workdir()
         .context("the repository is bare; apply needs a work tree")?
         .to_path_buf();
+    // Every blob and tree a new tree names was just written or read, so
+    // libgit2 need not read each object back to check that it exists (as
+    // git, which does not either).
+    git2::opts::strict_object_creation(false);
     if let Some(why) = journal::describe_existing(repo) {
         bail!("{why}");
     }
@@ -190,7 +194,7 @@ fn apply_locked(
     checks::ensure_clean(repo)?;
 
     let base_tree = base.tree()?;
-    let mut stage = Stage::new(repo, base_tree.clone());
+    let mut stage = Stage::new(repo, base_tree.clone())?;
     let mut per_patch: Vec<ChangeSet> = Vec::with_capacity(patches.len());
     let mut warnings = Vec::new();
     for patch in patches {

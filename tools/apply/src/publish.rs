@@ -8,6 +8,7 @@ use crate::journal::SavedFile;
 use crate::stage::{ChangeSet, Content, MODE_EXEC, MODE_LINK};
 use anyhow::{bail, Context, Result};
 use git2::{IndexEntry, IndexTime, Oid, Repository, Tree};
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
@@ -56,17 +57,30 @@ pub fn outcome(
 /// disk that git does not track, or lies beyond a symbolic link on disk.
 pub fn check_obstructions(repo: &Repository, base: &Tree, outcome: &Outcome) -> Result<()> {
     let workdir = repo.workdir().context("the repository has no work tree")?;
+    // Directories already seen: true when they are tracked directories
+    // on disk, false when they do not exist on disk.
+    let mut dirs: HashMap<String, bool> = HashMap::new();
     for (path, _, _) in &outcome.writes {
         let parts: Vec<&str> = path.split('/').collect();
         let mut on_disk = PathBuf::from(workdir);
         for (i, part) in parts.iter().enumerate() {
             on_disk.push(part);
+            let last = i + 1 == parts.len();
+            let rel = parts[..=i].join("/");
+            if !last {
+                match dirs.get(&rel) {
+                    Some(true) => continue,
+                    Some(false) => break,
+                    None => {}
+                }
+            }
             let Ok(meta) = fs::symlink_metadata(&on_disk) else {
+                if !last {
+                    dirs.insert(rel, false);
+                }
                 break;
             };
-            let rel = parts[..=i].join("/");
             let tracked = base.get_path(Path::new(&rel)).is_ok();
-            let last = i + 1 == parts.len();
             if meta.file_type().is_symlink() && !last {
                 bail!("{path} would be written through the symbolic link {rel} in the work tree; remove it first");
             }
@@ -75,6 +89,9 @@ pub fn check_obstructions(repo: &Repository, base: &Tree, outcome: &Outcome) -> 
                     "the untracked {} {rel} is in the way of {path}; move it away first",
                     if meta.is_dir() { "directory" } else { "file" }
                 );
+            }
+            if !last && meta.is_dir() {
+                dirs.insert(rel, true);
             }
         }
     }
@@ -182,6 +199,12 @@ pub fn restore_files(repo: &Repository, files: &[SavedFile]) -> Result<()> {
     write_files(repo, &undo, None)
 }
 
+/// True when the paths include a .gitattributes file: the attributes
+/// then change while the files are written.
+fn touches_attributes<'a>(mut paths: impl Iterator<Item = &'a String>) -> bool {
+    paths.any(|p| p == ".gitattributes" || p.ends_with("/.gitattributes"))
+}
+
 /// Writes and removes work tree files; records them in `index` if given.
 fn write_files(
     repo: &Repository,
@@ -192,6 +215,14 @@ fn write_files(
         .workdir()
         .context("the repository has no work tree")?
         .to_path_buf();
+    let attributes_change = touches_attributes(
+        outcome
+            .writes
+            .iter()
+            .map(|(p, _, _)| p)
+            .chain(&outcome.removals),
+    );
+    let mut filter = crate::checks::WorktreeFilter::new(repo, attributes_change)?;
     for path in &outcome.removals {
         crashpoint::step()?;
         let file = workdir.join(path);
@@ -203,24 +234,25 @@ fn write_files(
         }
         prune_empty_dirs(&workdir, &file);
     }
+    // Directories known to exist (made or checked by an earlier write).
+    let mut made: HashSet<PathBuf> = HashSet::new();
     for (path, oid, mode) in &outcome.writes {
         crashpoint::step()?;
         let file = workdir.join(path);
         let blob = repo
             .find_blob(*oid)
             .with_context(|| format!("the object {oid} for {path} is missing"))?;
-        if let Some(parent) = file.parent() {
+        if let Some(parent) = file.parent().filter(|p| !made.contains(*p)) {
             if parent.symlink_metadata().is_ok_and(|m| !m.is_dir()) {
                 remove_if_present(parent)?;
             }
             fs::create_dir_all(parent)
                 .with_context(|| format!("cannot create the directory {}", parent.display()))?;
+            made.insert(parent.to_path_buf());
         }
-        if file.symlink_metadata().is_ok_and(|m| m.is_dir()) {
-            fs::remove_dir_all(&file)
-                .with_context(|| format!("cannot remove the directory {}", file.display()))?;
+        if remove_file_or_dir(&file)? {
+            made.retain(|d| !d.starts_with(&file));
         }
-        remove_if_present(&file)?;
         if *mode == MODE_LINK {
             let target = std::ffi::OsStr::from_bytes(blob.content());
             std::os::unix::fs::symlink(target, &file)
@@ -233,7 +265,7 @@ fn write_files(
                 .mode(perm)
                 .open(&file)
                 .with_context(|| format!("cannot create {}", file.display()))?;
-            f.write_all(&crate::checks::worktree_bytes(repo, path, blob.content())?)
+            f.write_all(&filter.bytes(path, blob.content())?)
                 .with_context(|| format!("cannot write {}", file.display()))?;
         }
         if let Some(index) = index.as_deref_mut() {
@@ -261,6 +293,24 @@ fn index_entry(path: &str, oid: Oid, mode: i32, meta: &fs::Metadata) -> IndexEnt
         flags: path.len().min(0xfff) as u16,
         flags_extended: 0,
         path: path.as_bytes().to_vec(),
+    }
+}
+
+/// Removes what is at `file` (a file, a link or a whole directory);
+/// true when it was a directory.
+fn remove_file_or_dir(file: &Path) -> Result<bool> {
+    match fs::remove_file(file) {
+        Ok(()) => Ok(false),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => {
+            if file.symlink_metadata().is_ok_and(|m| m.is_dir()) {
+                fs::remove_dir_all(file)
+                    .with_context(|| format!("cannot remove the directory {}", file.display()))?;
+                Ok(true)
+            } else {
+                Err(e).with_context(|| format!("cannot remove {}", file.display()))
+            }
+        }
     }
 }
 

@@ -37,6 +37,7 @@ pub type ChangeSet = BTreeMap<String, Option<Entry>>;
 
 pub struct Stage<'r> {
     repo: &'r Repository,
+    odb: git2::Odb<'r>,
     base: Tree<'r>,
     /// Every change since `base`.
     overlay: ChangeSet,
@@ -46,13 +47,14 @@ pub struct Stage<'r> {
 }
 
 impl<'r> Stage<'r> {
-    pub fn new(repo: &'r Repository, base: Tree<'r>) -> Stage<'r> {
-        Stage {
+    pub fn new(repo: &'r Repository, base: Tree<'r>) -> Result<Stage<'r>> {
+        Ok(Stage {
             repo,
+            odb: repo.odb().context("cannot open the object database")?,
             base,
             overlay: ChangeSet::new(),
             warnings: Vec::new(),
-        }
+        })
     }
 
     /// The warnings of the files applied since the last call.
@@ -171,11 +173,7 @@ impl<'r> Stage<'r> {
                 // Stored as a blob at once: memory holds one version of a
                 // file, not one per patch (the object is unreferenced until
                 // the series is published).
-                Content::Blob(
-                    self.repo
-                        .blob(&patched)
-                        .context("cannot store the patched file in the object database")?,
-                )
+                Content::Blob(self.store(&patched)?)
             }
         })
     }
@@ -209,9 +207,16 @@ impl<'r> Stage<'r> {
         if !new_id.is_empty() && !zeros(&new_id) && !hex(&new)?.starts_with(&new_id) {
             bail!("the binary patch gives content that is not the blob {new_id} it announces");
         }
-        Ok(Content::Blob(self.repo.blob(&new).context(
-            "cannot store the patched file in the object database",
-        )?))
+        Ok(Content::Blob(self.store(&new)?))
+    }
+
+    /// Stores `data` as a blob. Through the object database rather than
+    /// `Repository::blob`, which streams every blob to a temporary file
+    /// first, even one the repository already has.
+    fn store(&self, data: &[u8]) -> Result<Oid> {
+        self.odb
+            .write(ObjectType::Blob, data)
+            .context("cannot store the patched file in the object database")
     }
 
     /// Applies one file's patch; returns the changes it makes.

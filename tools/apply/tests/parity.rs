@@ -52,8 +52,15 @@ impl Pair {
 
     /// Both apply `mail` and make the same commit; returns our clone.
     fn same_commit(&self, mail: &[u8]) -> PathBuf {
+        self.same_commit_after(mail, |_| {})
+    }
+
+    /// As [`Pair::same_commit`], with `prepare` run on both clones first.
+    fn same_commit_after(&self, mail: &[u8], prepare: impl Fn(&Path)) -> PathBuf {
         let dir = self.series(mail);
         let (ours, theirs) = self.clones();
+        prepare(&ours);
+        prepare(&theirs);
         let base = head(&ours);
         apply(&ours, &dir, &ApplyOptions::default()).expect("series-apply applies it");
         let patches = read_series(&dir).unwrap().patches;
@@ -281,6 +288,42 @@ fn eol_crlf_attributes_are_honoured_when_writing() {
         std::fs::read(ours.join("doomed.txt")).unwrap(),
         b"delete me\r\nor not\r\n"
     );
+    assert_eq!(git(&ours, &["status", "--porcelain"]), "");
+}
+
+/// Line-end attributes from a subdirectory's .gitattributes, through a
+/// macro of the top one, and from .git/info/attributes reach exactly the
+/// files git writes with CRLF (apply skips the attribute lookup for
+/// paths no attribute file could reach; these are the ones it can).
+#[test]
+fn eol_crlf_from_subdirectories_macros_and_info_attributes() {
+    let p = pair();
+    write(&p.source, ".gitattributes", "[attr]dos text eol=crlf\n");
+    write(&p.source, "win/.gitattributes", "*.txt dos\n");
+    write(&p.source, "win/old.txt", "old\n");
+    write(&p.source, "unix/old.txt", "old\n");
+    commit(&p.source, "attributes\n", AUTHOR, DATE);
+    git(&p.source, &["tag", "-f", "base"]);
+    let add = |path: &str| {
+        format!("diff --git a/{path} b/{path}\nnew file mode 100644\n--- /dev/null\n+++ b/{path}\n@@ -0,0 +1,2 @@\n+one\n+two\n")
+    };
+    let diff = [
+        add("info.dat"),
+        add("unix/new.txt"),
+        add("win/deeper/new.txt"),
+        add("win/new.txt"),
+    ]
+    .concat();
+    let mail = raw_mail(&std_headers(AUTHOR, DATE_OK), b"Body.\n", diff.as_bytes());
+    let ours = p.same_commit_after(&mail, |clone| {
+        std::fs::create_dir_all(clone.join(".git/info")).unwrap();
+        std::fs::write(clone.join(".git/info/attributes"), "*.dat eol=crlf\n").unwrap();
+    });
+    let read = |f: &str| std::fs::read(ours.join(f)).unwrap();
+    assert_eq!(read("win/new.txt"), b"one\r\ntwo\r\n");
+    assert_eq!(read("win/deeper/new.txt"), b"one\r\ntwo\r\n");
+    assert_eq!(read("info.dat"), b"one\r\ntwo\r\n");
+    assert_eq!(read("unix/new.txt"), b"one\ntwo\n");
     assert_eq!(git(&ours, &["status", "--porcelain"]), "");
 }
 

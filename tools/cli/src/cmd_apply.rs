@@ -14,8 +14,10 @@ use std::path::{Path, PathBuf};
 /// the same commit ids, and the trees and messages equal `git am`'s. If any
 /// patch does not apply, nothing changes (tree, index, HEAD, branches) and
 /// the error names the patch, file, hunk and first differing line. A dirty
-/// tree, a base of another kernel version (see --force-base), binary
-/// patches and paths leaving the tree are refused.
+/// tree, a base of another kernel version (see --force-base) and paths
+/// leaving the tree are refused. Binary patches (GIT binary patch, literal
+/// or delta) apply as with git am; a diff that only says "Binary files
+/// ... differ" has no data to apply and is refused.
 ///
 /// Only one writer at a time: the apply holds git's own locks (index.lock,
 /// HEAD.lock, the branch's ref lock) from start to end, so a concurrent
@@ -29,10 +31,10 @@ use std::path::{Path, PathBuf};
 /// removes the locks.
 ///
 /// Stricter than `git am`: paths that leave the tree (`..`, absolute,
-/// .git/, through a symbolic link, over an untracked file) and binary
-/// patches are refused; an empty patch (no diff) is refused unless it is
-/// the cover letter (`[PATCH 0/N]`, no diff); an assume-unchanged or
-/// skip-worktree file with a local edit is refused like git am does.
+/// .git/, through a symbolic link, over an untracked file) are refused;
+/// an empty patch (no diff) is refused unless it is the cover letter
+/// (`[PATCH 0/N]`, no diff); an assume-unchanged or skip-worktree file
+/// with a local edit is refused like git am does.
 ///
 /// Examples:
 ///   tools/series apply                          # patches/ onto out/linux

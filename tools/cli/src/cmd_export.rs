@@ -24,7 +24,9 @@ use std::path::{Path, PathBuf};
 /// it is in that record and unchanged since. Patch files export did not
 /// write (another tool's, another version's) or that were edited are left
 /// alone and listed; other files in the directory are not touched.
-/// Binary changes, merges and empty commits are refused.
+/// Binary changes are written as git writes them (GIT binary patch,
+/// literal or delta; `Bin` lines in the diffstat). Merges and empty
+/// commits are refused.
 ///
 /// The cover letter ends its blurb with the changelog of every version
 /// from series.toml (newest first, below a `---` line), each with the

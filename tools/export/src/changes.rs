@@ -59,8 +59,17 @@ fn is_regular(mode: u32) -> bool {
     mode & 0o170000 == 0o100000
 }
 
+/// What the attributes say about a path being binary (None: its content
+/// decides).
+pub type BinaryAttr<'a> = dyn FnMut(&[u8]) -> Result<Option<bool>> + 'a;
+
 /// The changed files from `old` to `new`, renames detected.
-pub fn between(repo: &Repository, old: Option<&Tree>, new: &Tree) -> Result<Vec<FilePair>> {
+pub fn between(
+    repo: &Repository,
+    old: Option<&Tree>,
+    new: &Tree,
+    binary_attr: &mut BinaryAttr,
+) -> Result<Vec<FilePair>> {
     let mut pairs = Vec::new();
     let old_entries = match old {
         Some(t) => entries_of(t),
@@ -77,7 +86,7 @@ pub fn between(repo: &Repository, old: Option<&Tree>, new: &Tree) -> Result<Vec<
         }
     }
     pairs.sort_by(|a, b| a.path().cmp(b.path()));
-    detect_renames(repo, pairs)
+    detect_renames(repo, pairs, binary_attr)
 }
 
 /// A tree entry: name, id, mode.
@@ -232,35 +241,52 @@ fn basename(path: &[u8]) -> &[u8] {
     }
 }
 
-struct Contents<'r> {
+struct Contents<'r, 'a> {
     repo: &'r Repository,
-    hashes: HashMap<Oid, (u64, SpanHashes)>,
+    binary_attr: &'a mut BinaryAttr<'a>,
+    /// blob -> whether its first 8000 bytes hold a NUL
+    nul: HashMap<Oid, bool>,
+    /// (blob, hashed as text) -> (size, span hashes)
+    hashes: HashMap<(Oid, bool), (u64, SpanHashes)>,
 }
 
-impl Contents<'_> {
-    fn get(&mut self, oid: Oid) -> Result<&(u64, SpanHashes)> {
-        if !self.hashes.contains_key(&oid) {
-            let blob = self
-                .repo
-                .find_blob(oid)
-                .with_context(|| format!("cannot read blob {oid}"))?;
-            let data = blob.content();
-            let is_text = !data[..data.len().min(8000)].contains(&0);
-            self.hashes
-                .insert(oid, (data.len() as u64, SpanHashes::of(data, is_text)));
+impl Contents<'_, '_> {
+    /// Hashes a side (once) and returns its key in `hashes`. As in git,
+    /// a binary file (by its attributes, else by a NUL in its first 8000
+    /// bytes) is hashed with its CRs.
+    fn hash(&mut self, side: &Side) -> Result<(Oid, bool)> {
+        let attr = (self.binary_attr)(&side.path)?;
+        let known = match attr {
+            Some(binary) => Some(!binary),
+            None => self.nul.get(&side.oid).map(|&nul| !nul),
+        };
+        if let Some(is_text) = known {
+            if self.hashes.contains_key(&(side.oid, is_text)) {
+                return Ok((side.oid, is_text));
+            }
         }
-        Ok(&self.hashes[&oid])
+        let blob = self
+            .repo
+            .find_blob(side.oid)
+            .with_context(|| format!("cannot read blob {}", side.oid))?;
+        let data = blob.content();
+        let nul = data[..data.len().min(8000)].contains(&0);
+        self.nul.insert(side.oid, nul);
+        let is_text = known.unwrap_or(!nul);
+        self.hashes
+            .entry((side.oid, is_text))
+            .or_insert_with(|| (data.len() as u64, SpanHashes::of(data, is_text)));
+        Ok((side.oid, is_text))
     }
 
     fn score(&mut self, src: &Side, dst: &Side, minimum: u64) -> Result<u64> {
         if !is_regular(src.mode) || !is_regular(dst.mode) {
             return Ok(0);
         }
-        let ss = self.get(src.oid)?.0;
-        let ds = self.get(dst.oid)?.0;
-        let src_h = &self.hashes[&src.oid].1;
-        let dst_h = &self.hashes[&dst.oid].1;
-        Ok(similarity::score(ss, src_h, ds, dst_h, minimum))
+        let (s, d) = (self.hash(src)?, self.hash(dst)?);
+        let (ss, src_h) = &self.hashes[&s];
+        let (ds, dst_h) = &self.hashes[&d];
+        Ok(similarity::score(*ss, src_h, *ds, dst_h, minimum))
     }
 }
 
@@ -276,7 +302,11 @@ fn basename_counts<'a>(
     m
 }
 
-fn detect_renames(repo: &Repository, pairs: Vec<FilePair>) -> Result<Vec<FilePair>> {
+fn detect_renames(
+    repo: &Repository,
+    pairs: Vec<FilePair>,
+    binary_attr: &mut BinaryAttr,
+) -> Result<Vec<FilePair>> {
     let srcs: Vec<usize> = (0..pairs.len())
         .filter(|&i| pairs[i].new.is_none())
         .collect();
@@ -314,6 +344,8 @@ fn detect_renames(repo: &Repository, pairs: Vec<FilePair>) -> Result<Vec<FilePai
 
     let mut contents = Contents {
         repo,
+        binary_attr,
+        nul: HashMap::new(),
         hashes: HashMap::new(),
     };
     let left_src: Vec<usize> = srcs.iter().copied().filter(|&s| !used[s]).collect();

@@ -6,11 +6,13 @@ use crate::quote::{needs_quoting, quote_c_style};
 /// format-patch's `--stat` width (`MAIL_DEFAULT_WRAP`).
 const STAT_WIDTH: usize = 72;
 
-/// One line of the stat: the pair and its changed line counts.
+/// One line of the stat: the pair and its changed line counts (for a
+/// binary file: its new and old size in bytes, 0 when unchanged).
 pub struct StatEntry<'a> {
     pub pair: &'a FilePair,
     pub added: usize,
     pub deleted: usize,
+    pub binary: bool,
 }
 
 /// git's `pprint_rename`: `dir/{old => new}/file`.
@@ -85,15 +87,24 @@ pub fn render(entries: &[StatEntry]) -> Vec<u8> {
     }
     let names: Vec<Vec<u8>> = entries.iter().map(|e| print_name(e.pair)).collect();
     let max_len = names.iter().map(|n| n.len()).max().unwrap_or(0);
-    let max_change = entries
+    let text = entries.iter().filter(|e| !e.binary);
+    let max_change = text.map(|e| e.added + e.deleted).max().unwrap_or(0);
+    // "Bin XXX -> YYY bytes" is as wide as this; its "Bin" takes the
+    // place of the change count, which becomes at least 3 wide.
+    let bin_width = entries
         .iter()
-        .map(|e| e.added + e.deleted)
-        .max()
-        .unwrap_or(0);
+        .filter(|e| e.binary)
+        .map(|e| 14 + decimal_width(e.added) + decimal_width(e.deleted))
+        .max();
+    let number_width = decimal_width(max_change).max(if bin_width.is_some() { 3 } else { 0 });
+    let bin_width = bin_width.unwrap_or(0);
 
-    let number_width = decimal_width(max_change);
     let width = STAT_WIDTH.max(16 + 6 + number_width);
-    let mut graph_width = max_change;
+    let mut graph_width = if max_change + 4 > bin_width {
+        max_change
+    } else {
+        bin_width - 4
+    };
     let mut name_width = max_len;
     if name_width + number_width + 6 + graph_width > width {
         let cap = (width * 3 / 8) as isize - number_width as isize - 6;
@@ -120,6 +131,18 @@ pub fn render(entries: &[StatEntry]) -> Vec<u8> {
             }
         }
         let padding = len.saturating_sub(shown.len());
+        out.push(b' ');
+        out.extend_from_slice(prefix.as_bytes());
+        out.extend_from_slice(shown);
+        out.extend(std::iter::repeat_n(b' ', padding));
+        if e.binary {
+            out.extend(format!(" | {:>number_width$}", "Bin").bytes());
+            if e.added + e.deleted > 0 {
+                out.extend(format!(" {} -> {} bytes", e.deleted, e.added).bytes());
+            }
+            out.push(b'\n');
+            continue;
+        }
         let total = e.added + e.deleted;
         let (mut add, mut del) = (e.added, e.deleted);
         if graph_width <= max_change {
@@ -135,10 +158,6 @@ pub fn render(entries: &[StatEntry]) -> Vec<u8> {
                 add = t - del;
             }
         }
-        out.push(b' ');
-        out.extend_from_slice(prefix.as_bytes());
-        out.extend_from_slice(shown);
-        out.extend(std::iter::repeat_n(b' ', padding));
         out.extend(format!(" | {total:>number_width$}").bytes());
         if total > 0 {
             out.push(b' ');
@@ -148,9 +167,14 @@ pub fn render(entries: &[StatEntry]) -> Vec<u8> {
         out.push(b'\n');
     }
 
+    // The sizes of binary files are not lines.
     let files = entries.len();
-    let ins: usize = entries.iter().map(|e| e.added).sum();
-    let dels: usize = entries.iter().map(|e| e.deleted).sum();
+    let ins: usize = entries.iter().filter(|e| !e.binary).map(|e| e.added).sum();
+    let dels: usize = entries
+        .iter()
+        .filter(|e| !e.binary)
+        .map(|e| e.deleted)
+        .sum();
     let mut totals = format!(" {files} file{} changed", if files == 1 { "" } else { "s" });
     if ins > 0 || dels == 0 {
         totals += &format!(", {ins} insertion{}(+)", if ins == 1 { "" } else { "s" });

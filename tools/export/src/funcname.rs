@@ -26,49 +26,62 @@ const UNSUPPORTED_BUILTINS: &[&str] = &[
     "scheme", "tex",
 ];
 
-/// What `diff` attribute says about a path.
-pub enum DiffAttr {
-    Text(Driver),
-    Binary,
+/// What the `diff` attribute says about a path.
+#[derive(Debug, Clone)]
+pub struct DiffAttr {
+    /// Whether the file is binary whatever its content: Some when the
+    /// attribute (`-diff`, `diff`) or `diff.<driver>.binary` decides;
+    /// None when a NUL byte in the content does, as in git.
+    pub binary: Option<bool>,
+    /// The driver of the hunk headers, or why export cannot reproduce it
+    /// (which matters only for a text diff).
+    pub driver: std::result::Result<Driver, String>,
 }
 
-/// Looks up the `diff` attribute of `path` (work tree, then index).
-pub fn diff_attr(repo: &Repository, path: &[u8]) -> Result<DiffAttr> {
+/// Looks up the `diff` attribute of `path` (work tree, then index) and
+/// its driver in `config`.
+pub fn diff_attr(repo: &Repository, config: &git2::Config, path: &[u8]) -> Result<DiffAttr> {
     let p = Path::new(std::str::from_utf8(path).unwrap_or(""));
     let value = repo.get_attr_bytes(p, "diff", AttrCheckFlags::FILE_THEN_INDEX)?;
+    let default = |binary| DiffAttr {
+        binary,
+        driver: Ok(Driver::Default),
+    };
     let name = match AttrValue::from_bytes(value) {
-        AttrValue::False => return Ok(DiffAttr::Binary),
-        AttrValue::True | AttrValue::Unspecified => return Ok(DiffAttr::Text(Driver::Default)),
+        AttrValue::False => return Ok(default(Some(true))),
+        AttrValue::True => return Ok(default(Some(false))),
+        AttrValue::Unspecified => return Ok(default(None)),
         AttrValue::String(s) => s.to_string(),
         AttrValue::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
     };
-    let config = repo.config()?;
-    for key in ["xfuncname", "funcname"] {
-        if config.get_entry(&format!("diff.{name}.{key}")).is_ok() {
-            bail!(
-                "{} uses diff driver {name:?} with a custom diff.{name}.{key}; \
-                 export only reproduces git's builtin drivers, unset it",
-                p.display()
-            );
-        }
-    }
-    if config
-        .get_bool(&format!("diff.{name}.binary"))
-        .unwrap_or(false)
-    {
-        return Ok(DiffAttr::Binary);
-    }
-    Ok(DiffAttr::Text(match name.as_str() {
-        "cpp" => Driver::Cpp,
-        "dts" => Driver::Dts,
-        "rust" => Driver::Rust,
-        other if UNSUPPORTED_BUILTINS.contains(&other) => bail!(
+    let binary_key = format!("diff.{name}.binary");
+    let binary = match config.get_entry(&binary_key) {
+        Err(_) => None,
+        Ok(_) => match config.get_bool(&binary_key) {
+            Ok(b) => Some(b),
+            Err(_) => bail!("{binary_key} is not true or false; correct or unset it"),
+        },
+    };
+    let custom = ["xfuncname", "funcname"]
+        .into_iter()
+        .find(|key| config.get_entry(&format!("diff.{name}.{key}")).is_ok());
+    let driver = match (custom, name.as_str()) {
+        (Some(key), _) => Err(format!(
+            "{} uses diff driver {name:?} with a custom diff.{name}.{key}; \
+             export only reproduces git's builtin drivers, unset it",
+            p.display()
+        )),
+        (None, "cpp") => Ok(Driver::Cpp),
+        (None, "dts") => Ok(Driver::Dts),
+        (None, "rust") => Ok(Driver::Rust),
+        (None, other) if UNSUPPORTED_BUILTINS.contains(&other) => Err(format!(
             "{} uses git's diff driver {other:?}, which export does not reproduce \
              (supported: cpp, dts, rust and the default)",
             p.display()
-        ),
-        _ => Driver::Default,
-    }))
+        )),
+        (None, _) => Ok(Driver::Default),
+    };
+    Ok(DiffAttr { binary, driver })
 }
 
 /// git's `isspace`, which trims the function text.

@@ -20,14 +20,21 @@
 //! names authors as `.mailmap` maps them; a commit stored in another
 //! encoding (ISO-8859-1, ...) is re-encoded to UTF-8.
 //!
-//! Differences from git that are on purpose: binary changes, merges and
-//! empty commits are refused (a series is plain text); a new cover letter's
+//! Binary changes are written as format-patch writes them (`GIT binary
+//! patch`, literal or delta, full blob ids, `Bin` lines in the diffstat),
+//! deflated by the system's zlib at git's level (`core.loosecompression`,
+//! `core.compression`, 1): the bytes equal git's when git links the same
+//! zlib, as on Debian.
+//!
+//! Differences from git that are on purpose: merges and empty commits are
+//! refused (a series is a line of changes); a new cover letter's
 //! From and Date are HEAD's committer and commit time instead of the user
 //! running the command and the current time (so output does not depend on
 //! who runs it or when); an existing cover letter keeps its From, Date,
 //! Subject and blurb, only its shortlog, diffstat and base are regenerated.
 
 mod abbrev;
+mod binary;
 mod changes;
 mod cover;
 mod diffstat;
@@ -189,14 +196,15 @@ struct RenderedChanges {
 /// `abbrev`: None for a diffstat only (no diff text).
 fn render_changes(
     repo: &Repository,
+    renderer: &mut patch_text::Renderer,
     mut abbrev: Option<&mut abbrev::Abbreviator>,
     old: &git2::Tree,
     new: &git2::Tree,
 ) -> Result<RenderedChanges> {
-    let pairs = changes::between(repo, Some(old), new)?;
+    let pairs = changes::between(repo, Some(old), new, &mut |path| renderer.binary_attr(path))?;
     let mut rendered = Vec::with_capacity(pairs.len());
     for pair in &pairs {
-        rendered.push(patch_text::render(repo, abbrev.as_deref_mut(), pair)?);
+        rendered.push(renderer.render(abbrev.as_deref_mut(), pair)?);
     }
     let entries: Vec<diffstat::StatEntry> = pairs
         .iter()
@@ -205,6 +213,7 @@ fn render_changes(
             pair,
             added: r.added,
             deleted: r.deleted,
+            binary: r.binary,
         })
         .collect();
     let stat = diffstat::render(&entries);
@@ -214,6 +223,7 @@ fn render_changes(
 
 fn patch_mail(
     repo: &Repository,
+    renderer: &mut patch_text::Renderer,
     abbrev: &mut abbrev::Abbreviator,
     commit: &Commit,
     tag: &str,
@@ -221,8 +231,14 @@ fn patch_mail(
     let parent = commit
         .parent(0)
         .with_context(|| format!("{} has no parent", commit.id()))?;
-    let changes = render_changes(repo, Some(abbrev), &parent.tree()?, &commit.tree()?)
-        .with_context(|| format!("cannot export commit {}", commit.id()))?;
+    let changes = render_changes(
+        repo,
+        renderer,
+        Some(abbrev),
+        &parent.tree()?,
+        &commit.tree()?,
+    )
+    .with_context(|| format!("cannot export commit {}", commit.id()))?;
     if changes.diffs.is_empty() {
         bail!(
             "commit {} changes no file; drop it from the series",
@@ -271,6 +287,7 @@ fn find_cover(dir: &Path, name: &str) -> Option<PathBuf> {
 
 fn cover_mail(
     repo: &Repository,
+    renderer: &mut patch_text::Renderer,
     opts: &ExportOptions,
     base: &Commit,
     head: &Commit,
@@ -339,7 +356,7 @@ fn cover_mail(
         entries.push((utf8.author_name, message::shortlog_subject(&utf8.message)));
     }
     out.extend(cover::shortlog(&entries));
-    let changes = render_changes(repo, None, &base.tree()?, &head.tree()?)?;
+    let changes = render_changes(repo, renderer, None, &base.tree()?, &head.tree()?)?;
     out.extend(changes.stat);
     out.push(b'\n');
     if let Some(prev) = &opts.range_diff {
@@ -376,12 +393,21 @@ pub fn generate(opts: &ExportOptions) -> Result<GeneratedSeries> {
         .with_context(|| format!("{} has no HEAD commit", opts.tree.display()))?;
     let commits = series_commits(&repo, &base, &head)?;
     let mut abbrev = abbrev::Abbreviator::new(&repo);
+    let mut renderer = patch_text::Renderer::new(&repo)?;
     let prefix = full_prefix(opts);
     let total = commits.len();
 
     let cover_name = message::patch_file_name(reroll(opts), 0, "cover-letter");
     let mut files = vec![GeneratedFile {
-        contents: cover_mail(&repo, opts, &base, &head, &commits, &cover_name)?,
+        contents: cover_mail(
+            &repo,
+            &mut renderer,
+            opts,
+            &base,
+            &head,
+            &commits,
+            &cover_name,
+        )?,
         name: cover_name,
     }];
     for (i, commit) in commits.iter().enumerate() {
@@ -389,7 +415,13 @@ pub fn generate(opts: &ExportOptions) -> Result<GeneratedSeries> {
         let slug = message::sanitized_subject(message::first_line(commit.message_raw_bytes()));
         files.push(GeneratedFile {
             name: message::patch_file_name(reroll(opts), nr, &slug),
-            contents: patch_mail(&repo, &mut abbrev, commit, &subject_tag(&prefix, nr, total))?,
+            contents: patch_mail(
+                &repo,
+                &mut renderer,
+                &mut abbrev,
+                commit,
+                &subject_tag(&prefix, nr, total),
+            )?,
         });
     }
     Ok(GeneratedSeries {

@@ -1,4 +1,5 @@
-//! What export refuses: binary changes, merges, a missing base.
+//! What export refuses: merges, a missing base. (Binary changes are
+//! written as git writes them: tests/binary.rs.)
 
 mod common;
 
@@ -9,30 +10,6 @@ fn err_of(r: &TestRepo) -> String {
         Ok(_) => panic!("export should have failed"),
         Err(e) => format!("{e:#}"),
     }
-}
-
-#[test]
-fn binary_change_is_refused() {
-    let r = TestRepo::new();
-    r.write("a.txt", "a\n");
-    r.commit("base");
-    r.mark_base();
-    r.write("blob.bin", b"\x00\x01\x02binary");
-    r.commit("add a binary file");
-    let err = err_of(&r);
-    assert!(err.contains("blob.bin is binary"), "{err}");
-    assert!(err.contains("plain text"), "{err}");
-}
-
-#[test]
-fn binary_attribute_is_refused() {
-    let r = TestRepo::new();
-    r.write(".gitattributes", "*.dat binary\n");
-    r.commit("base");
-    r.mark_base();
-    r.write("x.dat", "text but marked binary\n");
-    r.commit("add data");
-    assert!(err_of(&r).contains("x.dat is binary"));
 }
 
 #[test]
