@@ -86,13 +86,15 @@ fn default_kernels(config: &str) -> Vec<(String, PathBuf)> {
         .collect()
 }
 
-/// The built sides of a run report and their kernels.
+/// The built x86_64 sides of a run report and their kernels (LAVA jobs are
+/// written for x86_64 only; a report without `arch` is an x86_64 one).
 fn report_kernels(report: &serde_json::Value) -> Vec<(String, PathBuf)> {
     report["sides"]
         .as_array()
         .into_iter()
         .flatten()
         .filter(|s| s["status"] == "built")
+        .filter(|s| s["arch"].as_str().unwrap_or("x86_64") == "x86_64")
         .filter_map(|s| {
             Some((
                 s["name"].as_str()?.to_string(),
@@ -556,6 +558,20 @@ mod tests {
             report_kernels(&report("pass")),
             vec![("base".to_string(), PathBuf::from("/k"))]
         );
+    }
+
+    #[test]
+    fn only_the_reports_x86_64_kernels_become_jobs() {
+        let r = serde_json::json!({"sides": [
+            {"name": "base", "arch": "x86_64", "status": "built", "kernel": "/b"},
+            {"name": "patched", "arch": "x86_64", "status": "built", "kernel": "/p"},
+            {"name": "patched", "arch": "arm64", "status": "built", "kernel": "/Image"},
+            {"name": "old", "status": "built", "kernel": "/o"}]});
+        let names: Vec<String> = report_kernels(&r)
+            .into_iter()
+            .map(|(n, k)| format!("{n}={}", k.display()))
+            .collect();
+        assert_eq!(names, ["base=/b", "patched=/p", "old=/o"]);
     }
 
     #[test]
