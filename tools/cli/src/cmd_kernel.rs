@@ -36,7 +36,9 @@ pub struct BuildArgs {
     /// Kernel tree (default: out/linux, made by `series base`).
     #[arg(long)]
     pub tree: Option<PathBuf>,
-    /// Config fragment name: ci or debug.
+    /// Config variant: ci, or the name of a fragment
+    /// kernel-overlay/kernel/configs/series-NAME.config laid over the ci
+    /// one (debug, lockdep, kasan, noiommu).
     #[arg(long, default_value = "ci")]
     pub config: String,
     /// Build directory (default: out/build/<tree name>-<config>, with
@@ -97,7 +99,9 @@ pub struct TestArgs {
     /// Kernel tree to build and test (default: out/linux).
     #[arg(long)]
     pub tree: Option<PathBuf>,
-    /// Config variant: ci or debug.
+    /// Config variant: ci, or the name of a fragment
+    /// kernel-overlay/kernel/configs/series-NAME.config laid over the ci
+    /// one (debug, lockdep, kasan, noiommu).
     #[arg(long, default_value = "ci")]
     pub config: String,
     /// vIOMMUs, comma separated: intel, amd, virtio, smmuv3-dt,
@@ -130,11 +134,14 @@ pub struct TestArgs {
 ///   tools/series run                       # ci config, intel, amd and virtio (x86_64)
 ///   tools/series run --config debug --iommu intel
 ///   tools/series run --iommu arm64         # smmuv3-dt and smmuv3-acpi only
+///   tools/series run --iommu arm64 --config lockdep   # arm64 debug variant
 ///   tools/series run --ci                  # what CI runs (ci/kernel-stage)
 #[derive(Args)]
 #[command(verbatim_doc_comment)]
 pub struct RunArgs {
-    /// Config variant: ci or debug.
+    /// Config variant: ci, or the name of a fragment
+    /// kernel-overlay/kernel/configs/series-NAME.config laid over the ci
+    /// one (debug, lockdep, kasan, noiommu).
     #[arg(long, default_value = "ci")]
     pub config: String,
     /// vIOMMUs, comma separated: intel, amd, virtio, smmuv3-dt,
