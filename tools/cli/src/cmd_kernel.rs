@@ -36,10 +36,7 @@ pub struct BuildArgs {
     /// Kernel tree (default: out/linux, made by `series base`).
     #[arg(long)]
     pub tree: Option<PathBuf>,
-    /// Config variant: ci, or the name of a fragment
-    /// kernel-overlay/kernel/configs/series-NAME.config laid over the ci
-    /// one (debug, lockdep, kasan, noiommu).
-    #[arg(long, default_value = "ci")]
+    #[arg(long, default_value = "ci", help = CONFIG_HELP)]
     pub config: String,
     /// Build directory (default: out/build/<tree name>-<config>, with
     /// -<arch> before the config for other architectures than x86_64).
@@ -99,10 +96,7 @@ pub struct TestArgs {
     /// Kernel tree to build and test (default: out/linux).
     #[arg(long)]
     pub tree: Option<PathBuf>,
-    /// Config variant: ci, or the name of a fragment
-    /// kernel-overlay/kernel/configs/series-NAME.config laid over the ci
-    /// one (debug, lockdep, kasan, noiommu).
-    #[arg(long, default_value = "ci")]
+    #[arg(long, default_value = "ci", help = CONFIG_HELP)]
     pub config: String,
     /// vIOMMUs, comma separated: intel, amd, virtio, smmuv3-dt,
     /// smmuv3-acpi; `x86_64` or `arm64` for all of one architecture; `all`.
@@ -139,10 +133,7 @@ pub struct TestArgs {
 #[derive(Args)]
 #[command(verbatim_doc_comment)]
 pub struct RunArgs {
-    /// Config variant: ci, or the name of a fragment
-    /// kernel-overlay/kernel/configs/series-NAME.config laid over the ci
-    /// one (debug, lockdep, kasan, noiommu).
-    #[arg(long, default_value = "ci")]
+    #[arg(long, default_value = "ci", help = CONFIG_HELP)]
     pub config: String,
     /// vIOMMUs, comma separated: intel, amd, virtio, smmuv3-dt,
     /// smmuv3-acpi; `x86_64` or `arm64` for all of one architecture; `all`.
@@ -200,6 +191,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "TESTS", default_value = "owner_regress")]
     pub expected_base_failure: Option<String>,
 }
+
+/// `--config` of build, test and run.
+const CONFIG_HELP: &str = "Config variant: ci, or the name of a fragment \
+    kernel-overlay/kernel/configs/series-NAME.config laid over the ci one \
+    (debug, lockdep, kasan, noiommu)";
 
 fn overlay_dir() -> PathBuf {
     paths::project_root().join("kernel-overlay")
