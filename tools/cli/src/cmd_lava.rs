@@ -7,6 +7,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use serde::Serialize;
 use series_kernel::lava::{self, Artifact, JobSpec, LavaCase};
+use series_kernel::profile::X86_64;
 use series_kernel::qemu::Viommu;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -94,7 +95,7 @@ fn report_kernels(report: &serde_json::Value) -> Vec<(String, PathBuf)> {
         .into_iter()
         .flatten()
         .filter(|s| s["status"] == "built")
-        .filter(|s| s["arch"].as_str().unwrap_or("x86_64") == "x86_64")
+        .filter(|s| s["arch"].as_str().unwrap_or(X86_64.name) == X86_64.name)
         .filter_map(|s| {
             Some((
                 s["name"].as_str()?.to_string(),
@@ -149,12 +150,10 @@ fn stage_artifacts(
     let tests = match (tests, built) {
         (Some(t), _) => t,
         (None, Some(g)) => g,
-        (None, None) => {
-            cmd_kernel::tests_for_kernel(kernel, &series_kernel::profile::X86_64, None)?
-        }
+        (None, None) => cmd_kernel::tests_for_kernel(kernel, &X86_64, None)?,
     };
     let i = dir.join("initramfs.cpio");
-    cmd_kernel::make_initramfs(&tests, &series_kernel::profile::X86_64, &i)?;
+    cmd_kernel::make_initramfs(&tests, &X86_64, &i)?;
     let art = |path: PathBuf, file: &str| -> Result<Artifact> {
         let abs = path.canonicalize()?;
         Ok(Artifact {
@@ -375,7 +374,7 @@ fn compare(report: &serde_json::Value, outcomes: &[JobOutcome]) -> (Vec<String>,
 
 pub fn run(_patches: &Path, a: LavaArgs) -> Result<()> {
     let iommus = Viommu::parse_list(&a.iommu)?;
-    if let Some(v) = iommus.iter().find(|v| v.arch().name != "x86_64") {
+    if let Some(v) = iommus.iter().find(|v| v.arch() != &X86_64) {
         bail!(
             "--iommu {}: LAVA jobs are written for x86_64 kernels only (the artifacts staged \
              are a bzImage and an x86_64 initramfs); leave the arm64 targets out",
