@@ -1,6 +1,8 @@
-//! Abbreviated object ids as git prints them on `index` lines: the automatic
-//! length (from the number of packed objects, at least 7) extended until
-//! the prefix is unique in the repository.
+//! Abbreviated object ids as git prints them on `index` lines: a minimum
+//! length (a fixed one when the caller gives it, as `git -c core.abbrev=N`
+//! does; else the repository's `core.abbrev`; else git's automatic length
+//! from the number of packed objects, at least 7) extended until the prefix
+//! is unique in the repository.
 
 use git2::{Oid, Repository};
 use std::collections::HashMap;
@@ -16,8 +18,13 @@ pub struct Abbreviator<'r> {
 }
 
 impl<'r> Abbreviator<'r> {
-    pub fn new(repo: &'r Repository) -> Abbreviator<'r> {
-        let min_len = configured_abbrev(repo).unwrap_or_else(|| auto_abbrev(repo));
+    /// `fixed`: the minimum length to use whatever the repository says
+    /// (clamped to 4..=40 as git clamps `core.abbrev`).
+    pub fn new(repo: &'r Repository, fixed: Option<usize>) -> Abbreviator<'r> {
+        let min_len = fixed
+            .map(clamp_abbrev)
+            .or_else(|| configured_abbrev(repo))
+            .unwrap_or_else(|| auto_abbrev(repo));
         Abbreviator {
             repo,
             min_len,
@@ -54,8 +61,13 @@ fn configured_abbrev(repo: &Repository) -> Option<usize> {
     let value = config.get_string("core.abbrev").ok()?;
     match value.as_str() {
         "no" | "false" | "off" => Some(40),
-        v => v.parse::<usize>().ok().map(|n| n.clamp(4, 40)),
+        v => v.parse::<usize>().ok().map(clamp_abbrev),
     }
+}
+
+/// git's bounds for an abbreviation length.
+pub fn clamp_abbrev(n: usize) -> usize {
+    n.clamp(4, 40)
 }
 
 /// git's automatic length: half the bits of the packed-object count, in hex.

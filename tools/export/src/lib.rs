@@ -8,7 +8,8 @@
 //! ```
 //!
 //! with git's defaults otherwise: rename detection on (`-M`, 50%), indent
-//! heuristic on, 3 lines of context, automatic abbreviation of blob ids,
+//! heuristic on, 3 lines of context, blob ids abbreviated as `core.abbrev`
+//! says (or as [`ExportOptions::abbrev`] fixes it, like `-c core.abbrev=N`),
 //! `--stat=72`, the `diff=` drivers of `.gitattributes` for hunk headers
 //! (cpp, dts, rust and the default), `-v N` only when N > 1 (which also names
 //! the files `vN-NNNN-*.patch`, as git does).
@@ -83,6 +84,11 @@ pub struct ExportOptions {
     pub changelog: Vec<VersionNotes>,
     /// The previous version to show a range-diff against (`--range-diff`).
     pub range_diff: Option<PreviousVersion>,
+    /// A fixed abbreviation length for object ids (`index` lines and the
+    /// range-diff), as `git -c core.abbrev=N format-patch` uses it; None
+    /// follows the repository (`core.abbrev`, else git's automatic length,
+    /// which depends on how many objects are packed).
+    pub abbrev: Option<usize>,
 }
 
 /// The version before this one, as `git format-patch --range-diff=RANGE`
@@ -370,6 +376,7 @@ fn cover_mail(
             &prev.range,
             base.id(),
             head.id(),
+            opts.abbrev,
         )?);
     }
     out.extend(format!("\nbase-commit: {}\n", base.id()).bytes());
@@ -392,7 +399,7 @@ pub fn generate(opts: &ExportOptions) -> Result<GeneratedSeries> {
         .and_then(|h| h.peel_to_commit())
         .with_context(|| format!("{} has no HEAD commit", opts.tree.display()))?;
     let commits = series_commits(&repo, &base, &head)?;
-    let mut abbrev = abbrev::Abbreviator::new(&repo);
+    let mut abbrev = abbrev::Abbreviator::new(&repo, opts.abbrev);
     let mut renderer = patch_text::Renderer::new(&repo)?;
     let prefix = full_prefix(opts);
     let total = commits.len();

@@ -16,8 +16,19 @@ use std::process::Command;
 const SAME_SERIES_CREATION_FACTOR: &str = "--creation-factor=999";
 
 /// `git range-diff` of `previous` (`OLDBASE..OLDTIP`) against base..head.
-pub fn render(tree: &Path, previous: &str, base: Oid, head: Oid) -> Result<Vec<u8>> {
-    let out = Command::new("git")
+pub fn render(
+    tree: &Path,
+    previous: &str,
+    base: Oid,
+    head: Oid,
+    abbrev: Option<usize>,
+) -> Result<Vec<u8>> {
+    let mut git = Command::new("git");
+    if let Some(n) = abbrev {
+        git.arg("-c")
+            .arg(format!("core.abbrev={}", crate::abbrev::clamp_abbrev(n)));
+    }
+    let out = git
         .args(["-c", "diff.algorithm=myers", "range-diff", "--no-color"])
         .arg(SAME_SERIES_CREATION_FACTOR)
         .arg(previous)
