@@ -163,6 +163,7 @@ pub fn export_options(
         cover_from: Some(out_dir.to_path_buf()),
         changelog,
         range_diff,
+        abbrev: manifest.series.abbrev.fixed_length(),
     })
 }
 

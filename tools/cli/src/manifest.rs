@@ -25,10 +25,52 @@ pub struct SeriesInfo {
     pub version: u32,
     #[serde(default = "default_prefix")]
     pub subject_prefix: String,
+    /// Length of abbreviated object ids in the patches (`index` lines,
+    /// range-diff), as `git -c core.abbrev=N format-patch` writes them:
+    /// a number from 4 to 40, or "auto" for git's automatic length (which
+    /// follows how many objects the exporting repository has packed, so
+    /// the same commits export differently before and after `git gc`).
+    #[serde(default)]
+    pub abbrev: Abbrev,
 }
 
 fn default_prefix() -> String {
     "PATCH".to_string()
+}
+
+/// `series.abbrev`: a fixed length or git's automatic one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Abbrev {
+    Length(u32),
+    Named(AbbrevName),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AbbrevName {
+    Auto,
+}
+
+/// The length a kernel developer's git is usually set to
+/// (`core.abbrev = 12`, as Documentation/process/submitting-patches.rst
+/// recommends for commit ids), so that exports do not depend on packing.
+pub const DEFAULT_ABBREV: u32 = 12;
+
+impl Default for Abbrev {
+    fn default() -> Abbrev {
+        Abbrev::Length(DEFAULT_ABBREV)
+    }
+}
+
+impl Abbrev {
+    /// The fixed length to export with, None for git's automatic length.
+    pub fn fixed_length(self) -> Option<usize> {
+        match self {
+            Abbrev::Length(n) => Some(n as usize),
+            Abbrev::Named(AbbrevName::Auto) => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -105,11 +147,32 @@ impl Manifest {
         if self.series.version == 0 {
             bail!("series.version must be 1 or more");
         }
+        if let Abbrev::Length(n) = self.series.abbrev {
+            if !(4..=40).contains(&n) {
+                bail!("series.abbrev = {n}: give a length from 4 to 40, or \"auto\"");
+            }
+        }
         if self.base.package.is_none() && self.base.revision.is_none() {
             bail!("[base] needs either `package` (a Debian source package) or `revision` (a git revision)");
         }
         if self.base.package.is_some() && self.base.revision.is_some() {
             bail!("[base] takes `package` or `revision`, not both");
+        }
+        if let Some(p) = &self.base.package {
+            if !is_debian_package_name(p) {
+                bail!(
+                    "base.package {p:?} is not a Debian package name (lower-case letters, \
+                     digits, '+', '-', '.'; starting with a letter or digit)"
+                );
+            }
+        }
+        if let Some(v) = &self.base.package_version {
+            if !is_debian_version(v) {
+                bail!(
+                    "base.package_version {v:?} is not a Debian version \
+                     ([epoch:]upstream[-revision] of letters, digits and . + ~ - :)"
+                );
+            }
         }
         if parse_kernel_version(&self.base.kernel_version).is_none() {
             bail!(
@@ -140,6 +203,35 @@ impl Manifest {
     }
 }
 
+/// A package name as Debian policy 5.6.1 defines it: at least two
+/// characters of `a-z0-9+-.`, starting with a letter or digit.
+pub fn is_debian_package_name(name: &str) -> bool {
+    name.len() >= 2
+        && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+-.".contains(c))
+}
+
+/// A package version as Debian policy 5.6.12 defines it:
+/// `[epoch:]upstream_version[-debian_revision]`, the epoch a number, the
+/// upstream version starting with a digit, only `A-Za-z0-9.+~-:` overall.
+pub fn is_debian_version(version: &str) -> bool {
+    let (epoch, rest) = match version.split_once(':') {
+        Some((e, r)) => (Some(e), r),
+        None => (None, version),
+    };
+    if epoch.is_some_and(|e| e.is_empty() || !e.chars().all(|c| c.is_ascii_digit())) {
+        return false;
+    }
+    let allowed = |c: char| c.is_ascii_alphanumeric() || ".+~-:".contains(c);
+    let upstream = rest.rsplit_once('-').map_or(rest, |(u, _)| u);
+    rest.chars().all(allowed)
+        && upstream.starts_with(|c: char| c.is_ascii_digit())
+        && !rest.ends_with('-')
+        && (epoch.is_some() || !rest.contains(':'))
+}
+
 /// `"6.12.117"` → `(6, 12, 117)`.
 pub fn parse_kernel_version(v: &str) -> Option<(u32, u32, u32)> {
     let mut it = v.split('.').map(|p| p.parse::<u32>().ok());
@@ -168,6 +260,7 @@ email = "a@example.org"
     fn parses_and_defaults() {
         let m = Manifest::parse(GOOD).unwrap();
         assert_eq!(m.series.subject_prefix, "PATCH");
+        assert_eq!(m.series.abbrev.fixed_length(), Some(12));
         assert_eq!(m.reroll(), Some(2));
         assert!(m.mail.to.is_empty());
         assert_eq!(
@@ -181,6 +274,47 @@ email = "a@example.org"
         assert!(Manifest::parse(&GOOD.replace("[author]", "bogus = 1\n[author]")).is_err());
         assert!(Manifest::parse(&GOOD.replace("\"6.12.117\"", "\"6.12\"")).is_err());
         assert!(Manifest::parse(&GOOD.replace("version = 2", "version = 0")).is_err());
+    }
+
+    #[test]
+    fn abbrev_takes_a_length_or_auto_and_nothing_else() {
+        let with = |v: &str| {
+            Manifest::parse(&GOOD.replace("version = 2", &format!("version = 2\nabbrev = {v}")))
+        };
+        assert_eq!(with("9").unwrap().series.abbrev.fixed_length(), Some(9));
+        assert_eq!(with("\"auto\"").unwrap().series.abbrev.fixed_length(), None);
+        assert!(with("3").is_err());
+        assert!(with("41").is_err());
+        assert!(with("\"short\"").is_err());
+    }
+
+    #[test]
+    fn a_base_package_or_version_that_is_not_debian_s_is_refused() {
+        for hostile in [
+            "linux-source-7.2$(touch /tmp/pwned)",
+            "linux-source-7.2; rm -rf /",
+            "Linux-Source",
+            "-oAPT::x=y",
+            "x",
+            "linux source",
+        ] {
+            let text = GOOD.replace("linux-source-6.12\"", &format!("{hostile}\""));
+            let err = format!("{:#}", Manifest::parse(&text).unwrap_err());
+            assert!(
+                err.contains("not a Debian package name"),
+                "{hostile}: {err}"
+            );
+        }
+        for hostile in ["6.12`id`", "$(id)", "-1", "1.0 2", "a1.0", "1:", "1.0-"] {
+            let text = GOOD.replace("6.12.117-1~deb12u1", hostile);
+            let err = format!("{:#}", Manifest::parse(&text).unwrap_err());
+            assert!(err.contains("not a Debian version"), "{hostile}: {err}");
+        }
+        for good in ["7.3~rc7-1~exp1", "1:2.66-4+deb12u3+b1", "7.2.13-1", "2.0"] {
+            assert!(is_debian_version(good), "{good}");
+        }
+        assert!(is_debian_package_name("linux-source-7.3"));
+        assert!(is_debian_package_name("g++"));
     }
 
     #[test]

@@ -134,6 +134,8 @@ fn v2_carries_changelog_link_and_range_diff_and_applies() {
     );
     let base = f.git(&["rev-parse", "refs/series/base"]);
     let range_diff = f.git(&[
+        "-c",
+        "core.abbrev=12",
         "range-diff",
         "--no-color",
         "--creation-factor=999",
