@@ -39,11 +39,8 @@ pub fn installed_package_version(package: &str) -> Option<String> {
 }
 
 fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
+    // SAFETY: geteuid() has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
 }
 
 /// Make sure the package's tarball exists, installing the package when we
@@ -67,16 +64,31 @@ fn ensure_tarball(package: &str, version: Option<&str>, tarball: &Path) -> Resul
         "series: {} is missing, installing {package}",
         tarball.display()
     );
-    let status = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "apt-get install -y -q {package} >/dev/null 2>&1 || \"$0\" {package} {}",
-            version.unwrap_or("")
-        ))
-        .arg(&fetch)
+    // No shell: the package name and version come from a manifest that
+    // may have arrived by mail; they are validated (Manifest::validate)
+    // and passed as single arguments.
+    let from_system = Command::new("apt-get")
+        .args(["install", "-y", "-q", "--"])
+        .arg(package)
         .env("DEBIAN_FRONTEND", "noninteractive")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
         .status()
-        .context("cannot run apt-get")?;
+        .map(|s| s.success())
+        .unwrap_or(false);
+    let status = if from_system && tarball.is_file() {
+        std::process::ExitStatus::default()
+    } else {
+        let mut fetch_cmd = Command::new(&fetch);
+        fetch_cmd.arg(package);
+        if let Some(v) = version {
+            fetch_cmd.arg(v);
+        }
+        fetch_cmd
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .with_context(|| format!("cannot run {}", fetch.display()))?
+    };
     if !status.success() || !tarball.is_file() {
         bail!(
             "could not install {package}; install it by hand ({} {package}) and retry",

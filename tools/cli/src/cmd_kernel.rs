@@ -818,13 +818,7 @@ fn missing_tools(arches: &[&'static ArchProfile]) -> Vec<String> {
     }
     tools
         .into_iter()
-        .filter(|t| {
-            !Command::new("sh")
-                .args(["-c", &format!("command -v {t} >/dev/null 2>&1")])
-                .status()
-                .map(|s| s.success())
-                .unwrap_or(false)
-        })
+        .filter(|t| !series_kernel::build::have(t))
         .collect()
 }
 

@@ -86,12 +86,22 @@ pub fn default_jobs() -> usize {
         .unwrap_or(2)
 }
 
-fn have(program: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {program} >/dev/null 2>&1")])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
+/// Whether `program` is an executable file in a directory of `$PATH` (or,
+/// when it holds a `/`, at that path), as the shell's `command -v` finds it.
+pub fn have(program: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &Path| {
+        p.metadata()
+            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            .unwrap_or(false)
+    };
+    if program.contains('/') {
+        return executable(Path::new(program));
+    }
+    let Some(path) = std::env::var_os("PATH") else {
+        return false;
+    };
+    std::env::split_paths(&path).any(|dir| !program.is_empty() && executable(&dir.join(program)))
 }
 
 /// Make arguments common to every step.
@@ -344,6 +354,19 @@ pub fn build(plan: &BuildPlan, progress: &mut dyn FnMut(&str)) -> Result<BuildOu
 mod tests {
     use super::*;
     use crate::profile::{ARM64, X86_64};
+
+    #[test]
+    fn have_finds_programs_on_path_and_runs_nothing() {
+        assert!(have("sh"));
+        assert!(have("/bin/sh"));
+        assert!(!have("no-such-program-series-test"));
+        assert!(!have(""));
+        // A shell would run this; a lookup only finds no such file.
+        let dir = tempfile::tempdir().unwrap();
+        let mark = dir.path().join("ran");
+        assert!(!have(&format!("sh; touch {}", mark.display())));
+        assert!(!mark.exists());
+    }
 
     #[test]
     fn first_error_finds_compiler_error_with_context() {
