@@ -53,7 +53,7 @@ pub struct LavaArgs {
     #[arg(long)]
     pub tests: Option<PathBuf>,
     /// The test action's timeout per job, in seconds (the boot's hard timeout).
-    #[arg(long, default_value_t = 900)]
+    #[arg(long, default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: u64,
     /// Run the jobs here with lava-run (Debian's lava-dispatcher).
     #[arg(long)]
@@ -106,7 +106,8 @@ fn report_kernels(report: &serde_json::Value) -> Vec<(String, PathBuf)> {
 }
 
 fn parse_kernels(list: &[String]) -> Result<Vec<(String, PathBuf)>> {
-    list.iter()
+    let kernels = list
+        .iter()
         .map(|s| {
             let (name, path) = s
                 .split_once('=')
@@ -120,7 +121,32 @@ fn parse_kernels(list: &[String]) -> Result<Vec<(String, PathBuf)>> {
             }
             Ok((name.to_string(), PathBuf::from(path)))
         })
-        .collect()
+        .collect::<Result<Vec<_>>>()?;
+    for (i, (name, _)) in kernels.iter().enumerate() {
+        if kernels[..i].iter().any(|(n, _)| n == name) {
+            bail!(
+                "--kernel {name}=... is given twice: each kernel needs its own NAME (its jobs \
+                 and artifacts are named after it)"
+            );
+        }
+    }
+    Ok(kernels)
+}
+
+/// Refuses flag combinations that would do nothing and still pass: a
+/// comparison without a run, or a run whose vIOMMUs select no job.
+fn check_run_flags(a: &LavaArgs, iommus: &[Viommu], run_iommus: &[Viommu]) -> Result<()> {
+    if a.compare.is_some() && !a.run {
+        bail!("--compare needs --run: only jobs run here have results to compare");
+    }
+    if a.run && !iommus.iter().any(|v| run_iommus.contains(v)) {
+        bail!(
+            "--run-iommu {} selects none of the jobs' vIOMMUs (--iommu {}): nothing would run",
+            a.run_iommu,
+            a.iommu
+        );
+    }
+    Ok(())
 }
 
 /// Copy the kernel, pack the initramfs, checksum both.
@@ -168,6 +194,13 @@ fn stage_artifacts(
 /// lava-common's schema check of job files; Err when any is invalid.
 pub fn validate_jobs(jobs: &[PathBuf]) -> Result<String> {
     let script = paths::project_root().join("ci/lava/validate-jobs");
+    if !script.is_file() {
+        bail!(
+            "the job validator {} is missing: run the tool from its checkout \
+             (tools/series) or set SERIES_ROOT to it",
+            script.display()
+        );
+    }
     let out = Command::new(LAVA_PYTHON)
         .arg(&script)
         .args(jobs)
@@ -179,7 +212,12 @@ pub fn validate_jobs(jobs: &[PathBuf]) -> Result<String> {
         String::from_utf8_lossy(&out.stderr)
     );
     if !out.status.success() {
-        bail!("LAVA schema validation failed (install lava-common: ci/setup):\n{text}");
+        let hint = if text.contains("No module named") {
+            " (lava-common is not importable by /usr/bin/python3: install it with ci/setup)"
+        } else {
+            ""
+        };
+        bail!("LAVA schema validation failed{hint}:\n{text}");
     }
     Ok(text)
 }
@@ -382,6 +420,7 @@ pub fn run(_patches: &Path, a: LavaArgs) -> Result<()> {
         );
     }
     let run_iommus = Viommu::parse_list(&a.run_iommu)?;
+    check_run_flags(&a, &iommus, &run_iommus)?;
     let report_json = match &a.compare {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -458,6 +497,9 @@ pub fn run(_patches: &Path, a: LavaArgs) -> Result<()> {
             .join("devices")
             .join(format!("{}.yaml", spec.job_name()));
         outcomes.push(run_job(n + 1, spec, job, &device, &out)?);
+    }
+    if outcomes.is_empty() {
+        bail!("no LAVA job ran: nothing was checked");
     }
     let t = table(&outcomes);
     std::fs::write(out.join("lava-table.txt"), &t)?;
@@ -571,6 +613,55 @@ mod tests {
             .map(|(n, k)| format!("{n}={}", k.display()))
             .collect();
         assert_eq!(names, ["base=/b", "patched=/p", "old=/o"]);
+    }
+
+    fn args(flags: &[&str]) -> LavaArgs {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            lava: LavaArgs,
+        }
+        let mut argv = vec!["series-lava", "--out", "o"];
+        argv.extend_from_slice(flags);
+        Cli::try_parse_from(argv).map(|c| c.lava).unwrap()
+    }
+
+    fn run_flags_error(flags: &[&str]) -> Option<String> {
+        let a = args(flags);
+        let iommus = Viommu::parse_list(&a.iommu).unwrap();
+        let run_iommus = Viommu::parse_list(&a.run_iommu).unwrap();
+        check_run_flags(&a, &iommus, &run_iommus)
+            .err()
+            .map(|e| e.to_string())
+    }
+
+    #[test]
+    fn flags_that_would_check_nothing_are_refused() {
+        let none = run_flags_error(&["--run", "--run-iommu", "virtio", "--iommu", "intel"]);
+        assert!(none.unwrap().contains("nothing would run"));
+        let compare = run_flags_error(&["--compare", "r.json"]);
+        assert!(compare.unwrap().contains("--compare needs --run"));
+        assert!(run_flags_error(&["--run", "--run-iommu", "virtio"]).is_none());
+        assert!(run_flags_error(&[]).is_none());
+    }
+
+    #[test]
+    fn a_zero_timeout_is_refused() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            lava: LavaArgs,
+        }
+        assert!(Cli::try_parse_from(["series-lava", "--out", "o", "--timeout", "0"]).is_err());
+        assert_eq!(args(&["--timeout", "5"]).timeout, 5);
+    }
+
+    #[test]
+    fn a_kernel_name_given_twice_is_refused() {
+        let err = parse_kernels(&["base=/a".into(), "base=/b".into()]).unwrap_err();
+        assert!(err.to_string().contains("given twice"), "{err}");
     }
 
     #[test]

@@ -3,12 +3,27 @@
 use anyhow::{Context, Result};
 use std::path::PathBuf;
 
-/// The project checkout this binary was started from (`tools/series` sets
-/// `SERIES_ROOT`); falls back to the current directory.
+/// The project checkout this binary belongs to: `SERIES_ROOT` (which
+/// `tools/series` sets), else the checkout the binary was built in (found
+/// from the binary's own location, so its scripts are found from any
+/// directory), else the current directory.
 pub fn project_root() -> PathBuf {
-    std::env::var_os("SERIES_ROOT")
-        .map(PathBuf::from)
+    if let Some(root) = std::env::var_os("SERIES_ROOT") {
+        return PathBuf::from(root);
+    }
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| checkout_holding(&exe))
         .unwrap_or_else(|| std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")))
+}
+
+/// The nearest ancestor of `path` that is this project's checkout (holds
+/// the `tools/series` entry point and the ci/ scripts).
+fn checkout_holding(path: &std::path::Path) -> Option<PathBuf> {
+    path.ancestors()
+        .skip(1)
+        .find(|dir| dir.join("tools/series").is_file() && dir.join("ci/setup").is_file())
+        .map(PathBuf::from)
 }
 
 pub fn default_series_dir() -> PathBuf {
@@ -51,4 +66,25 @@ pub fn cache_dir() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| "/tmp".into());
     home.join(".cache").join("series")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_checkout_is_found_from_the_binary_s_location() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("project");
+        for f in ["tools/series", "ci/setup", "target/release/series"] {
+            let p = root.join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, "").unwrap();
+        }
+        assert_eq!(
+            checkout_holding(&root.join("target/release/series")),
+            Some(root.clone())
+        );
+        assert_eq!(checkout_holding(&dir.path().join("elsewhere/series")), None);
+    }
 }

@@ -85,10 +85,14 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 /// `base` + `rel`: a `file://` URL of an absolute path when `base` is
-/// empty, else the base URL (a trailing `/` is added) joined with `rel`.
+/// empty (percent-encoded: a `#` or `?` in a directory name is part of the
+/// path, not a fragment or query), else the base URL (a trailing `/` is
+/// added) joined with `rel`.
 pub fn artifact_url(base: Option<&str>, abs: &Path, rel: &str) -> String {
     match base {
-        None => format!("file://{}", abs.display()),
+        None => url::Url::from_file_path(abs)
+            .map(String::from)
+            .unwrap_or_else(|()| format!("file://{}", abs.display())),
         Some(b) => format!("{}/{}", b.trim_end_matches('/'), rel),
     }
 }
@@ -604,6 +608,10 @@ mod tests {
         assert_eq!(
             artifact_url(None, abs, "base/bzImage"),
             "file:///x/out/base/bzImage"
+        );
+        assert_eq!(
+            artifact_url(None, Path::new("/x/out #1/a?b/bzImage"), "base/bzImage"),
+            "file:///x/out%20%231/a%3Fb/bzImage"
         );
         assert_eq!(
             artifact_url(Some("https://lab.example/a/"), abs, "base/bzImage"),
