@@ -648,15 +648,58 @@ fn new_report_dir() -> Result<PathBuf> {
     Ok(dir)
 }
 
-fn write_report(report: &Report, dir: &Path) -> Result<()> {
+/// Writes the run's own report (table.txt, report.json) and, after it, the
+/// extra KCIDB output; then gives the verdict. The report is written
+/// whatever happens to the extra output, and a failed extra output fails
+/// the run after the verdict was printed.
+fn finish_run(
+    report: &Report,
+    dir: &Path,
+    kcidb_out: Option<(&kcidb::Source, &Path)>,
+) -> Result<()> {
     let table = report.table();
-    std::fs::write(dir.join("table.txt"), &table)?;
-    std::fs::write(
-        dir.join("report.json"),
-        serde_json::to_string_pretty(report)?,
-    )?;
+    let path = dir.join("table.txt");
+    std::fs::write(&path, &table).with_context(|| format!("cannot write {}", path.display()))?;
+    let path = dir.join("report.json");
+    std::fs::write(&path, serde_json::to_string_pretty(report)?)
+        .with_context(|| format!("cannot write {}", path.display()))?;
     println!("{table}");
     println!("report: {}", dir.display());
+    let extra = kcidb_out.and_then(|(src, path)| write_kcidb(report, src, path).err());
+    if let Some(e) = &extra {
+        eprintln!(
+            "series: error: {e:#} (the run's report is in {})",
+            dir.display()
+        );
+    }
+    verdict(report, dir)?;
+    match extra {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Refuses, before any work, an output file that cannot be written: a run
+/// must not boot for twenty minutes and then lose its results.
+fn check_writable(path: &Path, flag: &str) -> Result<()> {
+    let existed = path.exists();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .with_context(|| {
+            format!(
+                "cannot write {flag} {}: nothing was built or booted; give a writable path",
+                path.display()
+            )
+        })?;
+    if !existed {
+        let _ = std::fs::remove_file(path);
+    }
+    Ok(())
+}
+
+fn verdict(report: &Report, dir: &Path) -> Result<()> {
     let failures = report.failure_lines();
     if !report.passed() {
         for f in &failures {
@@ -671,7 +714,6 @@ fn write_report(report: &Report, dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Build a tree (or take a given bzImage) and its guest tests.
 /// Build a tree's kernel and its guest tests. The tests' sources (the
 /// selftests) come from `test_src`, or from the tree itself.
 fn ready_kernel(
@@ -698,6 +740,9 @@ fn ready_kernel(
 }
 
 pub fn test(_patches: &Path, a: TestArgs) -> Result<()> {
+    if let Some(path) = &a.kcidb {
+        check_writable(path, "--kcidb")?;
+    }
     let mut iommus = Viommu::parse_list(&a.iommu)?;
     let mut sides = Vec::new();
     let mut kernels = Vec::new();
@@ -758,23 +803,19 @@ pub fn test(_patches: &Path, a: TestArgs) -> Result<()> {
         known_base_failures: Vec::new(),
         expected_base_test_failures: Vec::new(),
     };
-    if let Some(path) = &a.kcidb {
-        // The tree's HEAD is what was tested (a series applied as commits
-        // is part of it): no separate patchset.
-        let commit = report.sides[0]
+    // The tree's HEAD is what was tested (a series applied as commits is
+    // part of it): no separate patchset.
+    let src = kcidb::Source {
+        base_commit: report.sides[0]
             .tree
             .as_deref()
-            .and_then(|t| git_rev(t, "HEAD"));
-        let src = kcidb::Source {
-            base_commit: commit,
-            base_name: None,
-            patches: Vec::new(),
-            arch: "x86_64".into(),
-            log_base_url: None,
-        };
-        write_kcidb(&report, &src, path)?;
-    }
-    write_report(&report, &dir)
+            .and_then(|t| git_rev(t, "HEAD")),
+        base_name: None,
+        patches: Vec::new(),
+        arch: "x86_64".into(),
+        log_base_url: None,
+    };
+    finish_run(&report, &dir, a.kcidb.as_deref().map(|p| (&src, p)))
 }
 
 /// `git rev-parse REV` in a tree, when it works.
@@ -1013,6 +1054,9 @@ fn known_base_failures(a: &RunArgs, patches: &Path) -> Result<Vec<Viommu>> {
 
 pub fn run(patches: &Path, a: RunArgs) -> Result<()> {
     let start = Instant::now();
+    if let Some(path) = &a.kcidb {
+        check_writable(path, "--kcidb")?;
+    }
     let (config, iommus) = if a.ci {
         ("ci".to_string(), Viommu::parse_list("all")?)
     } else {
@@ -1029,6 +1073,27 @@ pub fn run(patches: &Path, a: RunArgs) -> Result<()> {
     let base_tree = work.join("base");
     let patched_tree = work.join("patched");
     hand_out_worktree(patches, &base_tree)?;
+    // What the KCIDB output will say about the source, known before any
+    // build: a problem with it shows now, not after the boots.
+    let src = match &a.kcidb {
+        Some(_) => {
+            let manifest = crate::manifest::Manifest::load(patches).ok();
+            Some(kcidb::Source {
+                base_commit: git_rev(&base_tree, crate::base_cache::BASE_REF)
+                    .or_else(|| git_rev(&base_tree, "HEAD")),
+                base_name: manifest
+                    .and_then(|m| Some(format!("{} {}", m.base.package?, m.base.package_version?))),
+                patches: if a.base_only {
+                    Vec::new()
+                } else {
+                    crate::cmd_check::patch_files(patches)?.patches
+                },
+                arch: "x86_64".into(),
+                log_base_url: None,
+            })
+        }
+        None => None,
+    };
     let dir = new_report_dir()?;
     let mut sides = Vec::new();
     let mut boots = Vec::new();
@@ -1110,25 +1175,8 @@ pub fn run(patches: &Path, a: RunArgs) -> Result<()> {
             })
             .unwrap_or_default(),
     };
-    if let Some(path) = &a.kcidb {
-        let manifest = crate::manifest::Manifest::load(patches).ok();
-        let src = kcidb::Source {
-            base_commit: git_rev(&base_tree, crate::base_cache::BASE_REF)
-                .or_else(|| git_rev(&base_tree, "HEAD")),
-            base_name: manifest
-                .and_then(|m| Some(format!("{} {}", m.base.package?, m.base.package_version?))),
-            patches: if a.base_only {
-                Vec::new()
-            } else {
-                crate::cmd_check::patch_files(patches)?.patches
-            },
-            arch: "x86_64".into(),
-            log_base_url: None,
-        };
-        write_kcidb(&report, &src, path)?;
-    }
     eprintln!("run took {:.0}s", start.elapsed().as_secs_f64());
-    write_report(&report, &dir)
+    finish_run(&report, &dir, src.as_ref().zip(a.kcidb.as_deref()))
 }
 
 #[cfg(test)]
