@@ -104,22 +104,79 @@ pub fn trailer_addresses(mail: &str) -> Vec<String> {
         .lines()
         .filter_map(|l| {
             let (name, value) = l.split_once(':')?;
-            let value = value.trim();
+            let value = without_hash_comment(value).trim();
             (CC_TRAILERS.contains(&name.to_ascii_lowercase().as_str()) && value.contains('@'))
                 .then(|| value.to_string())
         })
         .collect()
 }
 
+/// A trailer's address without the kernel's `# comment` after it
+/// (`stable@vger.kernel.org # 6.1+`): a `#` outside a quoted name and
+/// outside `<...>` starts the comment, as git send-email reads it.
+fn without_hash_comment(value: &str) -> &str {
+    let mut quoted = false;
+    let mut angle = false;
+    let mut escaped = false;
+    for (i, c) in value.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' if !angle => quoted = !quoted,
+            '<' if !quoted => angle = true,
+            '>' if !quoted => angle = false,
+            '#' if !quoted && !angle => return &value[..i],
+            _ => {}
+        }
+    }
+    value
+}
+
 /// `"Joerg Roedel (AMD)" <joro@8bytes.org> (maintainer:IOMMU)` → the
-/// address and `maintainer:IOMMU`: the role is the last parenthesis, the
-/// name may hold others.
+/// address and `maintainer:IOMMU`. The role is the comment that ends the
+/// line, in RFC 5322's sense: balanced parentheses that may nest
+/// (`(maintainer:LINUX FOR POWERPC (32-BIT AND 64-BIT))`), outside a
+/// quoted name, which may hold parentheses of its own.
 fn address_and_role(line: &str) -> (&str, &str) {
     let line = line.trim();
-    match line.strip_suffix(')').and_then(|l| l.rsplit_once(" (")) {
-        Some((addr, role)) => (addr.trim(), role),
+    match trailing_comment_start(line) {
+        Some(i) => (line[..i].trim(), &line[i + 1..line.len() - 1]),
         None => (line, ""),
     }
+}
+
+/// Where the balanced `( ... )` that ends `line` opens, if one does and
+/// something precedes it.
+fn trailing_comment_start(line: &str) -> Option<usize> {
+    if !line.ends_with(')') {
+        return None;
+    }
+    // Scan forward to know which parentheses are inside quotes.
+    let mut quoted = false;
+    let mut escaped = false;
+    let mut depth = 0usize;
+    let mut open_at = None;
+    for (i, c) in line.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '"' if depth == 0 => quoted = !quoted,
+            '(' if !quoted => {
+                if depth == 0 {
+                    open_at = Some(i);
+                }
+                depth += 1;
+            }
+            ')' if !quoted && depth > 0 => {
+                depth -= 1;
+                if depth == 0 && i == line.len() - 1 {
+                    return open_at.filter(|&o| o > 0);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 pub fn for_patch(
@@ -217,6 +274,44 @@ mod tests {
             ("iommu@lists.linux.dev", "open list:IOMMU")
         );
         assert_eq!(address_and_role("x@y"), ("x@y", ""));
+    }
+
+    #[test]
+    fn a_role_with_nested_parentheses_is_one_role() {
+        assert_eq!(
+            address_and_role(
+                "Madhavan Srinivasan <maddy@linux.ibm.com> \
+                 (maintainer:LINUX FOR POWERPC (32-BIT AND 64-BIT))"
+            ),
+            (
+                "Madhavan Srinivasan <maddy@linux.ibm.com>",
+                "maintainer:LINUX FOR POWERPC (32-BIT AND 64-BIT)"
+            )
+        );
+        assert_eq!(
+            address_and_role("\"Name (Corp) \\\"x)\" <n@x> (reviewer:A (B) AND C (D (E)))"),
+            (
+                "\"Name (Corp) \\\"x)\" <n@x>",
+                "reviewer:A (B) AND C (D (E))"
+            )
+        );
+        // A parenthesis inside the quoted name only is not a role.
+        assert_eq!(
+            address_and_role("\"Odd (x)\" <o@x>"),
+            ("\"Odd (x)\" <o@x>", "")
+        );
+    }
+
+    #[test]
+    fn a_hash_comment_after_a_trailer_address_is_not_an_address() {
+        let mail = "From: a\nSubject: s\n\nBody.\n\n\
+                    Cc: stable@vger.kernel.org # 6.1+\n\
+                    Cc: \"No #1 Fan\" <fan@x> # really\n\
+                    Signed-off-by: A <a@x>\n---\n";
+        assert_eq!(
+            trailer_addresses(mail),
+            ["stable@vger.kernel.org", "\"No #1 Fan\" <fan@x>", "A <a@x>"]
+        );
     }
 
     #[test]
