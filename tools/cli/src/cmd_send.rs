@@ -6,7 +6,7 @@ use crate::cmd_export::export_options;
 use crate::manifest::Manifest;
 use crate::paths;
 use crate::recipients::{self, Recipients};
-use crate::sent_record::{now_rfc3339, sent_ref, write_atomically, SentMail, SentRecord};
+use crate::sent_record::{now_rfc3339, sent_ref, write_atomically, SendLock, SentMail, SentRecord};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -53,6 +53,15 @@ pub struct SendArgs {
     /// Send the mails a stopped send did not deliver.
     #[arg(long, conflicts_with = "send")]
     pub resume: bool,
+    /// With --resume: mail N (1 = the first mail), which a killed send was
+    /// handing over when it stopped, did reach the list: record it as
+    /// sent. Check the list archive or a recipient's inbox first.
+    #[arg(long, value_name = "N", requires = "resume")]
+    pub assume_sent: Vec<usize>,
+    /// With --resume: mail N, which a killed send was handing over, did
+    /// not reach the list: send it again.
+    #[arg(long, value_name = "N", requires = "resume")]
+    pub assume_unsent: Vec<usize>,
     /// Passed to git send-email (default: its sendemail.smtpServer).
     #[arg(long, value_name = "HOST")]
     pub smtp_server: Option<String>,
@@ -298,6 +307,13 @@ pub fn run(patches: &Path, args: SendArgs) -> Result<()> {
     if args.resume {
         return resume(patches, &tree, version, &args);
     }
+    // Held from before the record is read until the last mail went out:
+    // two sends of one version never run at once. A dry run takes no lock.
+    let _lock = if args.send {
+        Some(SendLock::take(patches, version)?)
+    } else {
+        None
+    };
     match SentRecord::load(patches, version)? {
         Some(r) if r.complete => bail!(
             "v{version} was sent on {} ({}); start the next version with `tools/series version \
@@ -384,6 +400,7 @@ pub fn run(patches: &Path, args: SendArgs) -> Result<()> {
             cc: p.recipients.cc.clone(),
             patch_id: pid,
             sent: false,
+            in_flight: false,
         });
         thread.get_or_insert(id);
     }
@@ -402,6 +419,9 @@ pub fn run(patches: &Path, args: SendArgs) -> Result<()> {
 }
 
 fn resume(patches: &Path, tree: &Path, version: u32, args: &SendArgs) -> Result<()> {
+    // The record is read under the lock: a send still running cannot
+    // have it change underneath.
+    let _lock = SendLock::take(patches, version)?;
     let Some(mut record) = SentRecord::load(patches, version)? else {
         bail!("nothing to resume: there is no record of sending v{version} (patches/sent/v{version}.toml)");
     };
@@ -419,7 +439,51 @@ fn resume(patches: &Path, tree: &Path, version: u32, args: &SendArgs) -> Result<
             );
         }
     }
+    settle_in_flight(&mut record, args)?;
+    record.save(patches)?;
     deliver(patches, tree, &mut record, args)
+}
+
+/// Mails a killed send was handing over: nobody knows whether they left.
+/// Each must be settled by the user (`--assume-sent N` or
+/// `--assume-unsent N`); the tool never guesses.
+fn settle_in_flight(record: &mut SentRecord, args: &SendArgs) -> Result<()> {
+    let total = record.mails.len();
+    for n in args.assume_sent.iter().chain(&args.assume_unsent) {
+        let ok =
+            (1..=total).contains(n) && record.mails[n - 1].in_flight && !record.mails[n - 1].sent;
+        if !ok {
+            bail!(
+                "mail {n} of v{} is not one whose delivery is unknown; nothing was changed",
+                record.version
+            );
+        }
+    }
+    for &n in &args.assume_sent {
+        record.mails[n - 1].sent = true;
+        record.mails[n - 1].in_flight = false;
+    }
+    for &n in &args.assume_unsent {
+        record.mails[n - 1].in_flight = false;
+    }
+    let unknown: Vec<String> = record
+        .mails
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| m.in_flight && !m.sent)
+        .map(|(i, m)| format!("  mail {}: {} ({})", i + 1, m.subject, m.message_id))
+        .collect();
+    if !unknown.is_empty() {
+        bail!(
+            "a send of v{} stopped while handing over these mails; whether they reached the list \
+             is not known:\n{}\nlook for their Message-IDs in the list archive (or a recipient's \
+             inbox), then run `tools/series send --resume --assume-sent N` for each that arrived \
+             or `--assume-unsent N` for each that did not; nothing was sent",
+            record.version,
+            unknown.join("\n")
+        );
+    }
+    Ok(())
 }
 
 /// Sends every mail of the record not sent yet, in order, marking each
@@ -440,6 +504,15 @@ fn deliver(patches: &Path, tree: &Path, record: &mut SentRecord, args: &SendArgs
                 i + 1
             );
         }
+        record.mails[i].in_flight = true;
+        record.save(patches).with_context(|| {
+            format!(
+                "cannot record that mail {} of {total} is being sent; it was not sent, nor any \
+                 after it ({} went out before)",
+                i + 1,
+                record.mails.iter().filter(|m| m.sent).count()
+            )
+        })?;
         let mut cmd = Command::new("git");
         cmd.args([
             "send-email",
@@ -461,6 +534,9 @@ fn deliver(patches: &Path, tree: &Path, record: &mut SentRecord, args: &SendArgs
             .output()
             .context("cannot run git send-email (Debian: apt-get install git-email)")?;
         if !out.status.success() {
+            // git send-email said it did not deliver: not in flight any more.
+            record.mails[i].in_flight = false;
+            let _ = record.save(patches);
             let went: Vec<String> = record
                 .mails
                 .iter()
@@ -479,7 +555,27 @@ fn deliver(patches: &Path, tree: &Path, record: &mut SentRecord, args: &SendArgs
             );
         }
         record.mails[i].sent = true;
-        record.save(patches)?;
+        record.mails[i].in_flight = false;
+        if let Err(e) = record.save(patches) {
+            let went: Vec<String> = record
+                .mails
+                .iter()
+                .filter(|m| m.sent)
+                .map(|m| format!("  sent: {}", m.subject))
+                .collect();
+            return Err(e).with_context(|| {
+                format!(
+                    "mail {} of {total} went out but could not be recorded; {} of {total} mails \
+                     went out:\n{}\nthe record still shows mail {} as being sent, so `tools/series \
+                     send --resume` will ask: free the space, then run it with --assume-sent {}",
+                    i + 1,
+                    went.len(),
+                    went.join("\n"),
+                    i + 1,
+                    i + 1
+                )
+            });
+        }
         println!("sent {}/{total}: {}", i + 1, m.subject);
     }
     record.complete = true;

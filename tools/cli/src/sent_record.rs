@@ -51,6 +51,12 @@ pub struct SentMail {
     #[serde(default)]
     pub patch_id: Option<String>,
     pub sent: bool,
+    /// Set (and saved) before the mail is handed to git send-email,
+    /// cleared when git send-email answered. Still set with `sent` false:
+    /// the send was killed (or the record could not be written) while the
+    /// mail was being handed over, and nobody knows whether it left.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub in_flight: bool,
 }
 
 impl SentRecord {
@@ -109,6 +115,11 @@ impl SentRecord {
         write_atomically(&path, toml::to_string_pretty(self)?.as_bytes())
     }
 
+    /// The lock file of a version's sends, beside its record.
+    pub fn send_lock_path(patches: &Path, version: u32) -> PathBuf {
+        patches.join("sent").join(format!("v{version}.send-lock"))
+    }
+
     /// The cover letter's (or first mail's) Message-ID, without brackets.
     pub fn thread_id(&self) -> Option<&str> {
         self.mails
@@ -120,6 +131,53 @@ impl SentRecord {
     pub fn lore_link(&self) -> Option<String> {
         self.thread_id()
             .map(|id| format!("https://lore.kernel.org/r/{id}"))
+    }
+}
+
+/// The exclusive right to send a version: an flock(2) on
+/// `patches/sent/vN.send-lock`, held while this value lives. The kernel
+/// drops it when the process dies, and the git send-email children
+/// inherit it, so an orphaned delivery still holds it until it ends.
+pub struct SendLock {
+    _file: std::fs::File,
+}
+
+impl SendLock {
+    pub fn take(patches: &Path, version: u32) -> Result<SendLock> {
+        use std::os::fd::AsRawFd;
+        let path = SentRecord::send_lock_path(patches, version);
+        let dir = path.parent().expect("the lock has a directory");
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        // The lock file is local state: keep it out of `git status`.
+        let ignore = dir.join(".gitignore");
+        if !ignore.exists() {
+            std::fs::write(&ignore, "*.send-lock\n")
+                .with_context(|| format!("cannot write {}", ignore.display()))?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        let fd = file.as_raw_fd();
+        // SAFETY: fd is an open descriptor owned by `file` for this call.
+        if unsafe { libc::flock(fd, libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            let err = std::io::Error::last_os_error();
+            if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+                bail!(
+                    "another `series send` of v{version} is running (or a git send-email it \
+                     started still is): {} is locked; wait for it to end, then run `tools/series \
+                     send --resume` if mails are left",
+                    path.display()
+                );
+            }
+            return Err(err).with_context(|| format!("cannot lock {}", path.display()));
+        }
+        // Let git send-email inherit the lock: a delivery orphaned by a
+        // killed `series send` keeps others out until it has finished.
+        // SAFETY: F_SETFD on an open descriptor; clearing FD_CLOEXEC.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
+        Ok(SendLock { _file: file })
     }
 }
 
@@ -214,6 +272,7 @@ mod tests {
                 cc: vec![],
                 patch_id: None,
                 sent: true,
+                in_flight: false,
             }],
         };
         r.save(dir.path()).unwrap();
