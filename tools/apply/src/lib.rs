@@ -197,10 +197,24 @@ fn apply_locked(
     let mut stage = Stage::new(repo, base_tree.clone())?;
     let mut per_patch: Vec<ChangeSet> = Vec::with_capacity(patches.len());
     let mut warnings = Vec::new();
+    // A series that is already there does not apply again; say so rather
+    // than only which hunk failed (two applies racing end this way too).
+    let applied_already = patches
+        .last()
+        .is_some_and(|last| base.summary() == Some(last.subject.as_str()));
     for patch in patches {
         let changes = stage_patch(&mut stage, patch).with_context(|| {
+            let hint = if applied_already {
+                format!(
+                    " (HEAD is already \"{}\", the series' last commit: the series looks \
+                     applied)",
+                    patches.last().map_or("", |p| p.subject.as_str())
+                )
+            } else {
+                String::new()
+            };
             format!(
-                "patch {} (\"{}\") does not apply; nothing was changed",
+                "patch {} (\"{}\") does not apply; nothing was changed{hint}",
                 patch.source, patch.subject
             )
         })?;
