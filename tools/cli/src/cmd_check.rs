@@ -62,13 +62,20 @@ pub fn series_rules(name: &str, text: &str, manifest: &Manifest) -> Vec<Finding>
         })
     };
     let headers = text.split("\n\n").next().unwrap_or("");
-    let author = format!("{} <{}>", manifest.author.name, manifest.author.email);
-    let from = headers
-        .lines()
-        .find_map(|l| l.strip_prefix("From: "))
-        .unwrap_or("");
-    if from != author {
-        add(format!("author is {from:?}, the manifest says {author:?}"));
+    let author_id = crate::identity::Identity {
+        name: manifest.author.name.clone(),
+        email: manifest.author.email.clone(),
+    };
+    let author = author_id.trailer_form();
+    // Compared as the person the header decodes to: git quotes or
+    // RFC 2047-encodes names that need it.
+    match crate::identity::mail_from(text) {
+        Some(who) if who.same_as(&author_id) => {}
+        Some(who) => add(format!(
+            "author is {:?}, the manifest says {author:?}",
+            who.trailer_form()
+        )),
+        None => add("no From: header naming one person".to_string()),
     }
     if !text.contains(&format!("\nSigned-off-by: {author}\n")) {
         add(format!("no `Signed-off-by: {author}`"));
@@ -213,6 +220,22 @@ mod tests {
     }
 
     const GOOD: &str = "From 0000 Mon Sep 17 00:00:00 2001\nFrom: A U Thor <a@example.org>\nSubject: [PATCH 1/2] iommu: Add a thing\n\nWhy.\n\nSigned-off-by: A U Thor <a@example.org>\n---\n";
+
+    #[test]
+    fn authors_whose_names_are_quoted_or_encoded_pass() {
+        for (name, from) in [
+            ("A. U. Thor", "\"A. U. Thor\""),
+            ("Jörg Rödel", "=?UTF-8?q?J=C3=B6rg=20R=C3=B6del?="),
+        ] {
+            let mut m = manifest();
+            m.author.name = name.to_string();
+            let text = GOOD
+                .replace("From: A U Thor", &format!("From: {from}"))
+                .replace("Signed-off-by: A U Thor", &format!("Signed-off-by: {name}"));
+            let found = series_rules("p", &text, &m);
+            assert!(found.is_empty(), "{name}: {found:?}");
+        }
+    }
 
     #[test]
     fn good_patch_has_no_findings() {

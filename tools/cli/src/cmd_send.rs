@@ -3,6 +3,7 @@
 
 use crate::cmd_check::patch_files;
 use crate::cmd_export::export_options;
+use crate::identity::{self, Identity};
 use crate::manifest::Manifest;
 use crate::paths;
 use crate::recipients::{self, Recipients};
@@ -122,30 +123,43 @@ pub fn sender(from: Option<String>, tree: &Path) -> Result<String> {
 }
 
 /// The mail with the series author replaced by the sender in From: and
-/// in the author's own Signed-off-by: line; other trailers stay.
-pub fn rewrite_identity(text: &str, author: &str, sender: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut in_headers = true;
-    for line in text.split_inclusive('\n') {
-        let body = line.trim_end_matches('\n');
-        if in_headers && body.is_empty() {
-            in_headers = false;
-        }
-        let replaced = if in_headers && body == format!("From: {author}") {
-            Some(format!("From: {sender}"))
-        } else if !in_headers && body == format!("Signed-off-by: {author}") {
-            Some(format!("Signed-off-by: {sender}"))
-        } else {
-            None
-        };
-        match replaced {
-            Some(r) => {
-                out.push_str(&r);
-                if line.ends_with('\n') {
-                    out.push('\n');
-                }
+/// in the author's own Signed-off-by: line; other trailers stay. The From:
+/// header is recognised by the person it decodes to (a quoted or RFC 2047
+/// encoded name included) and rewritten as git format-patch writes one.
+pub fn rewrite_identity(text: &str, author: &Identity, sender: &Identity) -> String {
+    let (head, body) = identity::split_headers(text);
+    let mut out = String::with_capacity(text.len() + 64);
+    // The header block, a header (with its continuation lines) at a time.
+    let mut lines = head.split_inclusive('\n').peekable();
+    while let Some(line) = lines.next() {
+        let mut header = line.to_string();
+        while let Some(next) = lines.peek() {
+            if next.starts_with([' ', '\t']) {
+                header.push_str(next);
+                lines.next();
+            } else {
+                break;
             }
-            None => out.push_str(line),
+        }
+        let is_authors_from = header
+            .get(..5)
+            .is_some_and(|h| h.eq_ignore_ascii_case("from:"))
+            && identity::mail_from(&header).is_some_and(|who| who.same_as(author));
+        if is_authors_from {
+            out.push_str(&sender.as_from_header());
+        } else {
+            out.push_str(&header);
+        }
+    }
+    let own = format!("Signed-off-by: {}", author.trailer_form());
+    for line in body.split_inclusive('\n') {
+        if line.trim_end_matches('\n') == own {
+            out.push_str(&format!("Signed-off-by: {}", sender.trailer_form()));
+            if line.ends_with('\n') {
+                out.push('\n');
+            }
+        } else {
+            out.push_str(line);
         }
     }
     out
@@ -239,13 +253,18 @@ fn plan(patches: &Path, tree: &Path, manifest: &Manifest, sender: &str) -> Resul
     if files.patches.is_empty() {
         bail!("no patches in {}", patches.display());
     }
-    let author = format!("{} <{}>", manifest.author.name, manifest.author.email);
+    let author = Identity {
+        name: manifest.author.name.clone(),
+        email: manifest.author.email.clone(),
+    };
+    let sender_id = Identity::parse(sender)
+        .with_context(|| format!("the sender {sender:?} is not \"Name <email>\""))?;
     let mfile = recipients::maintainers_file(tree)?;
     let mut planned = Vec::new();
     for path in &files.patches {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?;
-        let text = rewrite_identity(&text, &author, sender);
+        let text = rewrite_identity(&text, &author, &sender_id);
         let recipients = recipients::for_patch(tree, mfile.path(), path, &text, manifest, sender)?;
         planned.push(Planned {
             file: name_of(path),
@@ -256,12 +275,23 @@ fn plan(patches: &Path, tree: &Path, manifest: &Manifest, sender: &str) -> Resul
     if let Some(cover) = files.cover {
         let text = std::fs::read_to_string(&cover)
             .with_context(|| format!("cannot read {}", cover.display()))?;
+        // git send-email refuses such a cover letter; refuse it before
+        // anything is recorded, so no send can start that cannot end.
+        for placeholder in ["*** SUBJECT HERE ***", "*** BLURB HERE ***"] {
+            if text.contains(placeholder) {
+                bail!(
+                    "{} still holds git's placeholder {placeholder:?}: write the cover letter's \
+                     subject and blurb there (export keeps them), then send; nothing was recorded",
+                    cover.display()
+                );
+            }
+        }
         let all: Vec<&Recipients> = planned.iter().map(|p| &p.recipients).collect();
         planned.insert(
             0,
             Planned {
                 file: name_of(&cover),
-                text: rewrite_identity(&text, &author, sender),
+                text: rewrite_identity(&text, &author, &sender_id),
                 recipients: Recipients::union(&all),
             },
         );
@@ -307,27 +337,7 @@ pub fn run(patches: &Path, args: SendArgs) -> Result<()> {
     if args.resume {
         return resume(patches, &tree, version, &args);
     }
-    // Held from before the record is read until the last mail went out:
-    // two sends of one version never run at once. A dry run takes no lock.
-    let _lock = if args.send {
-        Some(SendLock::take(patches, version)?)
-    } else {
-        None
-    };
-    match SentRecord::load(patches, version)? {
-        Some(r) if r.complete => bail!(
-            "v{version} was sent on {} ({}); start the next version with `tools/series version \
-             --next`",
-            r.date,
-            r.lore_link().unwrap_or_default()
-        ),
-        Some(r) => bail!(
-            "a send of v{version} stopped after {} of {} mails; run `tools/series send --resume`",
-            r.mails.iter().filter(|m| m.sent).count(),
-            r.mails.len()
-        ),
-        None => {}
-    }
+    refuse_recorded(patches, version)?;
     if version > 1
         && !manifest
             .changelog
@@ -357,6 +367,10 @@ pub fn run(patches: &Path, args: SendArgs) -> Result<()> {
         return Ok(());
     }
 
+    // Held from here, where the record is read again, until the last mail
+    // went out: two sends of one version never run at once.
+    let _lock = SendLock::take(patches, version)?;
+    refuse_recorded(patches, version)?;
     let repo = git2::Repository::open(&tree)?;
     let base = series_export::resolve_base(&repo, None)?.id();
     let sent = sent_ref(version);
@@ -418,7 +432,28 @@ pub fn run(patches: &Path, args: SendArgs) -> Result<()> {
     deliver(patches, &tree, &mut record, &args)
 }
 
+/// Refuses a version that has a send record already (sent, or stopped).
+fn refuse_recorded(patches: &Path, version: u32) -> Result<()> {
+    match SentRecord::load(patches, version)? {
+        Some(r) if r.complete => bail!(
+            "v{version} was sent on {} ({}); start the next version with `tools/series version \
+             --next`",
+            r.date,
+            r.lore_link().unwrap_or_default()
+        ),
+        Some(r) => bail!(
+            "a send of v{version} stopped after {} of {} mails; run `tools/series send --resume`",
+            r.mails.iter().filter(|m| m.sent).count(),
+            r.mails.len()
+        ),
+        None => Ok(()),
+    }
+}
+
 fn resume(patches: &Path, tree: &Path, version: u32, args: &SendArgs) -> Result<()> {
+    if !SentRecord::path(patches, version).exists() {
+        bail!("nothing to resume: there is no record of sending v{version} (patches/sent/v{version}.toml)");
+    }
     // The record is read under the lock: a send still running cannot
     // have it change underneath.
     let _lock = SendLock::take(patches, version)?;
@@ -491,9 +526,16 @@ fn settle_in_flight(record: &mut SentRecord, args: &SendArgs) -> Result<()> {
 fn deliver(patches: &Path, tree: &Path, record: &mut SentRecord, args: &SendArgs) -> Result<()> {
     let dir = SentRecord::mails_dir(patches, record.version);
     let total = record.mails.len();
+    let mut previous_end: Option<u64> = None;
     for i in 0..total {
         if record.mails[i].sent {
             continue;
+        }
+        // git send-email dates each mail with the second it starts in; one
+        // run per mail, so start each in a later second than the last one
+        // ended: list archives sort a thread by these dates.
+        if let Some(end) = previous_end {
+            wait_for_second_after(end);
         }
         let m = record.mails[i].clone();
         let file = dir.join(&m.file);
@@ -533,6 +575,7 @@ fn deliver(patches: &Path, tree: &Path, record: &mut SentRecord, args: &SendArgs
         let out = cmd
             .output()
             .context("cannot run git send-email (Debian: apt-get install git-email)")?;
+        previous_end = Some(unix_seconds());
         if !out.status.success() {
             // git send-email said it did not deliver: not in flight any more.
             record.mails[i].in_flight = false;
@@ -590,6 +633,27 @@ fn deliver(patches: &Path, tree: &Path, record: &mut SentRecord, args: &SendArgs
     Ok(())
 }
 
+fn unix_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Sleeps until the wall clock is past second `second`.
+fn wait_for_second_after(second: u64) {
+    loop {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        if now.as_secs() > second {
+            return;
+        }
+        let left = std::time::Duration::from_secs(second + 1).saturating_sub(now);
+        std::thread::sleep(left + std::time::Duration::from_millis(5));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -600,12 +664,48 @@ mod tests {
         let mail = format!(
             "From 0 Mon Sep 17 00:00:00 2001\nFrom: {a}\nSubject: x\n\nFrom: {a}\nbody\n\nSuggested-by: J <j@x>\nSigned-off-by: {a}\n---\n"
         );
-        let got = rewrite_identity(&mail, a, "Jane <jane@x.org>");
+        let id = |s: &str| Identity::parse(s).unwrap();
+        let got = rewrite_identity(&mail, &id(a), &id("Jane <jane@x.org>"));
         assert!(got.contains("\nFrom: Jane <jane@x.org>\nSubject"));
         assert!(got.contains("Signed-off-by: Jane <jane@x.org>\n"));
         assert!(got.contains("Suggested-by: J <j@x>\n"));
         // A From: line in the body is text, not a header.
         assert!(got.contains(&format!("\n\nFrom: {a}\nbody")));
+    }
+
+    #[test]
+    fn authors_whose_names_need_quoting_or_encoding_are_replaced_in_from_too() {
+        let id = |s: &str| Identity::parse(s).unwrap();
+        let thor = id("A. U. Thor <a@x.org>");
+        let joerg = id("Jörg Rödel <joro@x.org>");
+        for (author, from) in [
+            (&thor, "From: \"A. U. Thor\" <a@x.org>\n"),
+            (
+                &joerg,
+                "From: =?UTF-8?q?J=C3=B6rg=20R=C3=B6del?= <joro@x.org>\n",
+            ),
+        ] {
+            let mail = format!(
+                "From 0 Mon Sep 17 00:00:00 2001\n{from}Subject: x\n\nWhy.\n\n\
+                 Signed-off-by: {}\n---\n",
+                author.trailer_form()
+            );
+            for sender in [&thor, &joerg] {
+                if sender == author {
+                    continue;
+                }
+                let got = rewrite_identity(&mail, author, sender);
+                assert!(
+                    got.contains(&format!("\n{}Subject", sender.as_from_header())),
+                    "{got}"
+                );
+                assert!(
+                    got.contains(&format!("Signed-off-by: {}\n", sender.trailer_form())),
+                    "{got}"
+                );
+                assert!(!got.contains(&author.email), "{got}");
+            }
+        }
     }
 
     #[test]

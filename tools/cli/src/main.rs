@@ -11,6 +11,7 @@ mod cmd_list;
 mod cmd_send;
 mod cmd_trailers;
 mod cmd_version;
+mod identity;
 mod manifest;
 mod paths;
 mod progress;
