@@ -147,6 +147,30 @@ impl Manifest {
         if self.series.version == 0 {
             bail!("series.version must be 1 or more");
         }
+        // Both go into mail headers and Message-IDs: nothing that could end
+        // a header, a Message-ID or a subject tag.
+        let name = &self.series.name;
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        {
+            bail!(
+                "series.name {name:?} may hold only letters, digits, '.', '_' and '-' \
+                 (it goes into branch names and Message-IDs)"
+            );
+        }
+        let prefix = &self.series.subject_prefix;
+        if prefix.is_empty()
+            || prefix.len() > 40
+            || !prefix.chars().all(|c| c.is_ascii_graphic() || c == ' ')
+            || prefix.contains(['[', ']'])
+        {
+            bail!(
+                "series.subject_prefix {prefix:?} must be 1 to 40 printable ASCII characters \
+                 without brackets (\"PATCH\", \"RFC PATCH\", \"PATCH net-next\")"
+            );
+        }
         if let Abbrev::Length(n) = self.series.abbrev {
             if !(4..=40).contains(&n) {
                 bail!("series.abbrev = {n}: give a length from 4 to 40, or \"auto\"");
@@ -315,6 +339,20 @@ email = "a@example.org"
         }
         assert!(is_debian_package_name("linux-source-7.3"));
         assert!(is_debian_package_name("g++"));
+    }
+
+    #[test]
+    fn names_and_prefixes_that_would_break_a_header_are_refused() {
+        for bad in ["a b", "x>y", "x\\ny", "", "dma@owner"] {
+            let text = GOOD.replace("name = \"x\"", &format!("name = {bad:?}"));
+            assert!(Manifest::parse(&text).is_err(), "{bad:?}");
+        }
+        for bad in ["", "PATCH\nBcc: x@y", "PATCH]", "PATCH\u{e9}"] {
+            let text = GOOD.replace("version = 2", &format!("version = 2\nsubject_prefix = {bad:?}"));
+            assert!(Manifest::parse(&text).is_err(), "{bad:?}");
+        }
+        let ok = GOOD.replace("version = 2", "version = 2\nsubject_prefix = \"RFC PATCH net-next\"");
+        assert!(Manifest::parse(&ok).is_ok());
     }
 
     #[test]
