@@ -155,8 +155,11 @@ pub fn run(patches: &Path, args: CheckArgs) -> Result<()> {
     let mut failed = 0;
     for file in &files {
         let name = file.file_name().unwrap().to_string_lossy().into_owned();
-        let text = std::fs::read_to_string(file)
-            .with_context(|| format!("cannot read {}", file.display()))?;
+        // Patches are bytes; the rules read headers and trailers, which
+        // are ASCII, so a body that is not UTF-8 is read lossily.
+        let bytes =
+            std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+        let text = String::from_utf8_lossy(&bytes);
         let abs = file.canonicalize()?;
         let out = Command::new("perl")
             .arg(&checkpatch)

@@ -126,10 +126,37 @@ pub fn sender(from: Option<String>, tree: &Path) -> Result<String> {
 /// in the author's own Signed-off-by: line; other trailers stay. The From:
 /// header is recognised by the person it decodes to (a quoted or RFC 2047
 /// encoded name included) and rewritten as git format-patch writes one.
-pub fn rewrite_identity(text: &str, author: &Identity, sender: &Identity) -> String {
-    let (head, body) = identity::split_headers(text);
-    let mut out = String::with_capacity(text.len() + 64);
-    // The header block, a header (with its continuation lines) at a time.
+///
+/// Patches are bytes: a body that is not UTF-8 (a Latin-1 comment in a
+/// file the patch changes) is carried through unchanged.
+pub fn rewrite_identity(text: &[u8], author: &Identity, sender: &Identity) -> Vec<u8> {
+    let (head, body) = split_headers_bytes(text);
+    let mut out = Vec::with_capacity(text.len() + 64);
+    match std::str::from_utf8(head) {
+        Ok(head) => out.extend(rewrite_from(head, author, sender).bytes()),
+        // git writes headers in ASCII (RFC 2047 for the rest); leave odd
+        // ones alone rather than guess.
+        Err(_) => out.extend_from_slice(head),
+    }
+    let own = format!("Signed-off-by: {}", author.trailer_form());
+    for line in body.split_inclusive(|&b| b == b'\n') {
+        let bare = line.strip_suffix(b"\n").unwrap_or(line);
+        if bare == own.as_bytes() {
+            out.extend(format!("Signed-off-by: {}", sender.trailer_form()).bytes());
+            if line.ends_with(b"\n") {
+                out.push(b'\n');
+            }
+        } else {
+            out.extend_from_slice(line);
+        }
+    }
+    out
+}
+
+/// The header block with the author's From: (a header and its
+/// continuation lines) replaced by the sender's.
+fn rewrite_from(head: &str, author: &Identity, sender: &Identity) -> String {
+    let mut out = String::with_capacity(head.len() + 64);
     let mut lines = head.split_inclusive('\n').peekable();
     while let Some(line) = lines.next() {
         let mut header = line.to_string();
@@ -151,28 +178,28 @@ pub fn rewrite_identity(text: &str, author: &Identity, sender: &Identity) -> Str
             out.push_str(&header);
         }
     }
-    let own = format!("Signed-off-by: {}", author.trailer_form());
-    for line in body.split_inclusive('\n') {
-        if line.trim_end_matches('\n') == own {
-            out.push_str(&format!("Signed-off-by: {}", sender.trailer_form()));
-            if line.ends_with('\n') {
-                out.push('\n');
-            }
-        } else {
-            out.push_str(line);
-        }
-    }
     out
 }
 
-/// Adds threading headers after the mail's other headers.
-pub fn add_thread_headers(text: &str, message_id: &str, parent: Option<&str>) -> String {
-    let end = text.find("\n\n").map_or(text.len(), |i| i + 1);
-    let mut extra = format!("Message-ID: {message_id}\n");
-    if let Some(p) = parent {
-        extra.push_str(&format!("In-Reply-To: {p}\nReferences: {p}\n"));
+/// The header block (with the newline that ends its last line) and the
+/// rest, from the first empty line on.
+fn split_headers_bytes(mail: &[u8]) -> (&[u8], &[u8]) {
+    match mail.windows(2).position(|w| w == b"\n\n") {
+        Some(i) => mail.split_at(i + 1),
+        None => (mail, &[]),
     }
-    format!("{}{extra}{}", &text[..end], &text[end..])
+}
+
+/// Adds threading headers after the mail's other headers.
+pub fn add_thread_headers(text: &[u8], message_id: &str, parent: Option<&str>) -> Vec<u8> {
+    let (head, body) = split_headers_bytes(text);
+    let mut out = head.to_vec();
+    out.extend(format!("Message-ID: {message_id}\n").bytes());
+    if let Some(p) = parent {
+        out.extend(format!("In-Reply-To: {p}\nReferences: {p}\n").bytes());
+    }
+    out.extend_from_slice(body);
+    out
 }
 
 /// `<20261125192000.dma-owner-v2-3-1a2b3c4d@example.org>`: unique, and
@@ -202,7 +229,8 @@ fn random_salt() -> u64 {
     h.finish()
 }
 
-fn subject_of(text: &str) -> String {
+fn subject_of(text: &[u8]) -> String {
+    let text = String::from_utf8_lossy(split_headers_bytes(text).0);
     let mut lines = text.lines().skip_while(|l| !l.starts_with("Subject:"));
     let mut subject = lines
         .next()
@@ -220,7 +248,7 @@ fn subject_of(text: &str) -> String {
 }
 
 /// `git patch-id --stable` of a mail.
-pub fn patch_id(tree: &Path, mail: &str) -> Result<Option<String>> {
+pub fn patch_id(tree: &Path, mail: &[u8]) -> Result<Option<String>> {
     use std::io::Write;
     let mut child = Command::new("git")
         .args(["patch-id", "--stable"])
@@ -229,12 +257,16 @@ pub fn patch_id(tree: &Path, mail: &str) -> Result<Option<String>> {
         .stdout(Stdio::piped())
         .spawn()
         .context("cannot run git patch-id")?;
-    child
-        .stdin
-        .take()
-        .expect("piped")
-        .write_all(mail.as_bytes())?;
+    child.stdin.take().expect("piped").write_all(mail)?;
     let out = child.wait_with_output()?;
+    if !out.status.success() {
+        bail!(
+            "git patch-id failed in {}: {}",
+            tree.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    // No output: the mail holds no diff (a cover letter).
     Ok(String::from_utf8_lossy(&out.stdout)
         .split_whitespace()
         .next()
@@ -244,7 +276,7 @@ pub fn patch_id(tree: &Path, mail: &str) -> Result<Option<String>> {
 /// One mail ready to go: where it comes from and who gets it.
 struct Planned {
     file: String,
-    text: String,
+    text: Vec<u8>,
     recipients: Recipients,
 }
 
@@ -262,10 +294,17 @@ fn plan(patches: &Path, tree: &Path, manifest: &Manifest, sender: &str) -> Resul
     let mfile = recipients::maintainers_file(tree)?;
     let mut planned = Vec::new();
     for path in &files.patches {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
+        let text =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
         let text = rewrite_identity(&text, &author, &sender_id);
-        let recipients = recipients::for_patch(tree, mfile.path(), path, &text, manifest, sender)?;
+        let recipients = recipients::for_patch(
+            tree,
+            mfile.path(),
+            path,
+            &String::from_utf8_lossy(&text),
+            manifest,
+            sender,
+        )?;
         planned.push(Planned {
             file: name_of(path),
             text,
@@ -273,12 +312,12 @@ fn plan(patches: &Path, tree: &Path, manifest: &Manifest, sender: &str) -> Resul
         });
     }
     if let Some(cover) = files.cover {
-        let text = std::fs::read_to_string(&cover)
-            .with_context(|| format!("cannot read {}", cover.display()))?;
+        let text =
+            std::fs::read(&cover).with_context(|| format!("cannot read {}", cover.display()))?;
         // git send-email refuses such a cover letter; refuse it before
         // anything is recorded, so no send can start that cannot end.
         for placeholder in ["*** SUBJECT HERE ***", "*** BLURB HERE ***"] {
-            if text.contains(placeholder) {
+            if String::from_utf8_lossy(&text).contains(placeholder) {
                 bail!(
                     "{} still holds git's placeholder {placeholder:?}: write the cover letter's \
                      subject and blurb there (export keeps them), then send; nothing was recorded",
@@ -400,7 +439,7 @@ pub fn run(patches: &Path, args: SendArgs) -> Result<()> {
     for (nr, p) in planned.iter().enumerate() {
         let id = message_id(&stamp, &manifest.series.name, version, nr, salt, &sender);
         let text = add_thread_headers(&p.text, &id, thread.as_deref());
-        write_atomically(&mails_dir.join(&p.file), text.as_bytes())?;
+        write_atomically(&mails_dir.join(&p.file), &text)?;
         let pid = if p.file.ends_with("0000-cover-letter.patch") {
             None
         } else {
@@ -665,7 +704,12 @@ mod tests {
             "From 0 Mon Sep 17 00:00:00 2001\nFrom: {a}\nSubject: x\n\nFrom: {a}\nbody\n\nSuggested-by: J <j@x>\nSigned-off-by: {a}\n---\n"
         );
         let id = |s: &str| Identity::parse(s).unwrap();
-        let got = rewrite_identity(&mail, &id(a), &id("Jane <jane@x.org>"));
+        let got = String::from_utf8(rewrite_identity(
+            mail.as_bytes(),
+            &id(a),
+            &id("Jane <jane@x.org>"),
+        ))
+        .unwrap();
         assert!(got.contains("\nFrom: Jane <jane@x.org>\nSubject"));
         assert!(got.contains("Signed-off-by: Jane <jane@x.org>\n"));
         assert!(got.contains("Suggested-by: J <j@x>\n"));
@@ -694,7 +738,8 @@ mod tests {
                 if sender == author {
                     continue;
                 }
-                let got = rewrite_identity(&mail, author, sender);
+                let got =
+                    String::from_utf8(rewrite_identity(mail.as_bytes(), author, sender)).unwrap();
                 assert!(
                     got.contains(&format!("\n{}Subject", sender.as_from_header())),
                     "{got}"
@@ -709,6 +754,23 @@ mod tests {
     }
 
     #[test]
+    fn a_body_that_is_not_utf8_goes_through_byte_for_byte() {
+        let id = |s: &str| Identity::parse(s).unwrap();
+        let mut mail =
+            b"From: A <a@x>\nSubject: s\n\nWhy.\n\nSigned-off-by: A <a@x>\n---\n".to_vec();
+        mail.extend_from_slice(b"+/* Jos\xe9 */\n");
+        let got = rewrite_identity(&mail, &id("A <a@x>"), &id("B <b@x>"));
+        assert!(got.ends_with(b"+/* Jos\xe9 */\n"));
+        assert!(got.starts_with(b"From: B <b@x>\nSubject: s\n\n"));
+        let threaded = add_thread_headers(&got, "<1@x>", Some("<0@x>"));
+        assert!(threaded.ends_with(b"+/* Jos\xe9 */\n"));
+        assert!(threaded.starts_with(
+            b"From: B <b@x>\nSubject: s\nMessage-ID: <1@x>\nIn-Reply-To: <0@x>\nReferences: <0@x>\n\nWhy."
+        ));
+        assert_eq!(subject_of(&threaded), "s");
+    }
+
+    #[test]
     fn from_must_be_an_identity() {
         let here = Path::new(".");
         assert!(sender(Some("jane".into()), here).is_err());
@@ -718,9 +780,9 @@ mod tests {
     #[test]
     fn thread_headers_go_at_the_end_of_the_header() {
         let mail = "From 0 x\nFrom: A <a@x>\nSubject: s\n\nbody\n\nmore\n";
-        let got = add_thread_headers(mail, "<2@x>", Some("<1@x>"));
+        let got = add_thread_headers(mail.as_bytes(), "<2@x>", Some("<1@x>"));
         assert_eq!(
-            got,
+            String::from_utf8(got).unwrap(),
             "From 0 x\nFrom: A <a@x>\nSubject: s\nMessage-ID: <2@x>\nIn-Reply-To: <1@x>\n\
              References: <1@x>\n\nbody\n\nmore\n"
         );
@@ -733,7 +795,7 @@ mod tests {
     #[test]
     fn folded_subject() {
         assert_eq!(
-            subject_of("From: a\nSubject: [PATCH 0/2] one\n two\nDate: x\n\n"),
+            subject_of(b"From: a\nSubject: [PATCH 0/2] one\n two\nDate: x\n\n"),
             "[PATCH 0/2] one two"
         );
     }

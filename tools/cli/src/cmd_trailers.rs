@@ -87,6 +87,14 @@ fn commit_patch_ids(
 
 /// What a reply answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
+/// A mail of the send record, as far as replies to it are concerned.
+enum Recorded {
+    Cover,
+    Patch(String),
+    /// A patch recorded without its patch-id: no commit can be matched.
+    PatchWithoutId,
+}
+
 enum Target {
     Cover,
     Commit(git2::Oid),
@@ -158,11 +166,21 @@ pub fn run(patches: &Path, args: TrailersArgs) -> Result<()> {
     let head = repo.head()?.peel_to_commit()?;
     let by_patch_id = commit_patch_ids(&tree, base.id(), head.id())?;
 
-    // Recorded mails: Message-ID → cover, or the patch-id of the patch.
-    let mut recorded: HashMap<String, Option<String>> = HashMap::new();
+    // Recorded mails: Message-ID → what the mail was. The cover letter is
+    // told by its file name, not by a missing patch-id: a patch whose
+    // patch-id is missing answers to no commit rather than to all of them.
+    let mut recorded: HashMap<String, Recorded> = HashMap::new();
     for rec in SentRecord::load_all(patches)? {
         for m in rec.mails {
-            recorded.insert(m.message_id, m.patch_id);
+            let what = if m.file.ends_with("0000-cover-letter.patch") {
+                Recorded::Cover
+            } else {
+                match m.patch_id {
+                    Some(pid) => Recorded::Patch(pid),
+                    None => Recorded::PatchWithoutId,
+                }
+            };
+            recorded.insert(m.message_id, what);
         }
     }
     let in_input: HashMap<&str, &Reply> = replies
@@ -171,18 +189,19 @@ pub fn run(patches: &Path, args: TrailersArgs) -> Result<()> {
         .collect();
     let target = |r: &Reply| -> Result<Target> {
         for p in r.parents.iter().rev() {
-            if let Some(pid) = recorded.get(p) {
-                return Ok(match pid {
-                    None => Target::Cover,
-                    Some(pid) => match by_patch_id.get(pid) {
+            if let Some(what) = recorded.get(p) {
+                return Ok(match what {
+                    Recorded::Cover => Target::Cover,
+                    Recorded::Patch(pid) => match by_patch_id.get(pid) {
                         Some(c) => Target::Commit(*c),
                         None => Target::Changed(p.clone()),
                     },
+                    Recorded::PatchWithoutId => Target::Changed(p.clone()),
                 });
             }
             if let Some(copy) = in_input.get(p.as_str()).filter(|c| c.has_diff()) {
                 let text = format!("Subject: {}\n\n{}", copy.subject, copy.body);
-                if let Some(pid) = crate::cmd_send::patch_id(&tree, &text)? {
+                if let Some(pid) = crate::cmd_send::patch_id(&tree, text.as_bytes())? {
                     if let Some(c) = by_patch_id.get(&pid) {
                         return Ok(Target::Commit(*c));
                     }

@@ -348,10 +348,16 @@ email = "a@example.org"
             assert!(Manifest::parse(&text).is_err(), "{bad:?}");
         }
         for bad in ["", "PATCH\nBcc: x@y", "PATCH]", "PATCH\u{e9}"] {
-            let text = GOOD.replace("version = 2", &format!("version = 2\nsubject_prefix = {bad:?}"));
+            let text = GOOD.replace(
+                "version = 2",
+                &format!("version = 2\nsubject_prefix = {bad:?}"),
+            );
             assert!(Manifest::parse(&text).is_err(), "{bad:?}");
         }
-        let ok = GOOD.replace("version = 2", "version = 2\nsubject_prefix = \"RFC PATCH net-next\"");
+        let ok = GOOD.replace(
+            "version = 2",
+            "version = 2\nsubject_prefix = \"RFC PATCH net-next\"",
+        );
         assert!(Manifest::parse(&ok).is_ok());
     }
 

@@ -85,3 +85,37 @@ fn a_cover_letter_with_git_s_placeholders_is_refused_before_anything_is_recorded
     assert!(!f.patches.join("sent/v1").exists());
     assert!(smtp.received().is_empty());
 }
+
+#[test]
+fn a_patch_that_is_not_utf8_is_planned_and_sent_byte_for_byte() {
+    let f = Fixture::new();
+    // A Latin-1 comment in the file a patch changes.
+    let path = f.tree.join("drivers/base/dd.c");
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes.extend_from_slice(b"/* Jos\xe9 */\n");
+    std::fs::write(&path, &bytes).unwrap();
+    f.commit("driver core: Credit the author\n\nSigned-off-by: A U Thor <author@example.org>\n");
+    f.series_ok(&["export"]);
+    let patch = std::fs::read_dir(&f.patches)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains("0004-"))
+        .unwrap();
+    assert!(std::fs::read(&patch)
+        .unwrap()
+        .windows(5)
+        .any(|w| w == b"Jos\xe9 "));
+    f.series_ok(&["send", "--from", common::AUTHOR]);
+    let smtp = Smtp::start(&f.dir.path().join("maildir"), None);
+    let out = send_as(&f, &smtp, common::AUTHOR);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sent = f.patches.join("sent/v1").join(patch.file_name().unwrap());
+    assert!(std::fs::read(sent)
+        .unwrap()
+        .windows(5)
+        .any(|w| w == b"Jos\xe9 "));
+}
