@@ -619,12 +619,7 @@ fn deliver(patches: &Path, tree: &Path, record: &mut SentRecord, args: &SendArgs
             // git send-email said it did not deliver: not in flight any more.
             record.mails[i].in_flight = false;
             let _ = record.save(patches);
-            let went: Vec<String> = record
-                .mails
-                .iter()
-                .filter(|m| m.sent)
-                .map(|m| format!("  sent: {}", m.subject))
-                .collect();
+            let went = went_out(record);
             bail!(
                 "git send-email failed on mail {} of {total} ({}): {}\n{} of {total} mails went \
                  out{}{}\nnothing else was sent; fix the cause and run `tools/series send --resume`",
@@ -639,12 +634,7 @@ fn deliver(patches: &Path, tree: &Path, record: &mut SentRecord, args: &SendArgs
         record.mails[i].sent = true;
         record.mails[i].in_flight = false;
         if let Err(e) = record.save(patches) {
-            let went: Vec<String> = record
-                .mails
-                .iter()
-                .filter(|m| m.sent)
-                .map(|m| format!("  sent: {}", m.subject))
-                .collect();
+            let went = went_out(record);
             return Err(e).with_context(|| {
                 format!(
                     "mail {} of {total} went out but could not be recorded; {} of {total} mails \
@@ -670,6 +660,16 @@ fn deliver(patches: &Path, tree: &Path, record: &mut SentRecord, args: &SendArgs
         sent_ref(record.version)
     );
     Ok(())
+}
+
+/// `  sent: <subject>` of every mail the record says went out.
+fn went_out(record: &SentRecord) -> Vec<String> {
+    record
+        .mails
+        .iter()
+        .filter(|m| m.sent)
+        .map(|m| format!("  sent: {}", m.subject))
+        .collect()
 }
 
 fn unix_seconds() -> u64 {

@@ -2,15 +2,7 @@
 
 mod common;
 
-use common::{git, header, mbox, write_file, Fixture, Smtp, AUTHOR};
-
-fn send(f: &Fixture, smtp: &Smtp, extra: &[&str]) -> std::process::Output {
-    let flags = smtp.flags();
-    let mut args: Vec<&str> = extra.to_vec();
-    args.extend(["--from", AUTHOR]);
-    args.extend(flags.iter().map(String::as_str));
-    f.series(&args)
-}
+use common::{git, header, mbox, send, write_file, Fixture, Smtp, AUTHOR};
 
 fn record(f: &Fixture) -> toml::Value {
     toml::from_str(&std::fs::read_to_string(f.patches.join("sent/v1.toml")).unwrap()).unwrap()

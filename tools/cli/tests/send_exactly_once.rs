@@ -4,17 +4,9 @@
 
 mod common;
 
-use common::{Fixture, Smtp, AUTHOR};
+use common::{send, Fixture, Smtp};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
-
-fn send(f: &Fixture, smtp: &Smtp, extra: &[&str]) -> std::process::Output {
-    let flags = smtp.flags();
-    let mut args: Vec<&str> = extra.to_vec();
-    args.extend(["--from", AUTHOR]);
-    args.extend(flags.iter().map(String::as_str));
-    f.series(&args)
-}
 
 fn record_path(f: &Fixture) -> std::path::PathBuf {
     f.patches.join("sent/v1.toml")
@@ -84,6 +76,22 @@ fn a_second_send_while_one_holds_the_lock_sends_nothing() {
     let group = format!("-{}", holder.id());
     Command::new("kill").args(["--", &group]).status().unwrap();
     holder.wait().unwrap();
+    // The group's sleep may outlive flock for a moment: wait until the
+    // lock is free.
+    let free = || {
+        Command::new("flock")
+            .args(["-n"])
+            .arg(&lock)
+            .arg("true")
+            .status()
+            .unwrap()
+            .success()
+    };
+    let start = std::time::Instant::now();
+    while !free() {
+        assert!(start.elapsed().as_secs() < 10, "the lock stayed held");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     let out = send(&f, &smtp, &["send", "--resume"]);
     assert!(
         out.status.success(),

@@ -166,32 +166,8 @@ fn a_fixed_length_matches_git_format_patch_with_core_abbrev() {
 /// `git [-c core.abbrev=N] format-patch` with export's flags, into a new
 /// directory named after `tag`.
 fn format_patch(r: &TestRepo, git: &Path, abbrev: Option<usize>, tag: &str) -> PathBuf {
-    let out = r.scratch(&format!(
-        "git-{tag}-{}-{}",
-        abbrev.map_or("auto".to_string(), |n| n.to_string()),
-        git.display().to_string().replace('/', "_")
-    ));
-    let out_arg = out.display().to_string();
-    let abbrev_arg = format!("core.abbrev={}", abbrev.unwrap_or(0));
-    let mut args: Vec<&str> = Vec::new();
-    if abbrev.is_some() {
-        args.extend(["-c", &abbrev_arg]);
-    }
-    args.extend([
-        "-c",
-        "diff.algorithm=myers",
-        "format-patch",
-        "-q",
-        "--cover-letter",
-        "--zero-commit",
-        "--signature=series",
-        "--subject-prefix=PATCH",
-        "--base=refs/series/base",
-        "--no-thread",
-        "-o",
-        &out_arg,
-        "refs/series/base..HEAD",
-    ]);
-    r.git_with(git, &args, &[]);
-    out
+    let n = abbrev.map(|n| n.to_string());
+    let config: Vec<(&str, &str)> = n.iter().map(|n| ("core.abbrev", n.as_str())).collect();
+    let label = format!("-{tag}-{}", n.as_deref().unwrap_or("auto"));
+    r.format_patch_configured(git, 1, "PATCH", &[], &config, &label)
 }

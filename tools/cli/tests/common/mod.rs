@@ -351,3 +351,13 @@ pub fn write_file(path: &Path, text: &str) {
     let mut f = std::fs::File::create(path).unwrap();
     f.write_all(text.as_bytes()).unwrap();
 }
+
+/// `series` with `extra` arguments, `--from AUTHOR` and the SMTP flags of
+/// `smtp`.
+pub fn send(f: &Fixture, smtp: &Smtp, extra: &[&str]) -> Output {
+    let flags = smtp.flags();
+    let mut args: Vec<&str> = extra.to_vec();
+    args.extend(["--from", AUTHOR]);
+    args.extend(flags.iter().map(String::as_str));
+    f.series(&args)
+}

@@ -152,8 +152,23 @@ impl TestRepo {
 
     /// `git format-patch` with the flags export reproduces, into a new dir.
     pub fn format_patch(&self, git: &Path, version: u32, prefix: &str, extra: &[&str]) -> PathBuf {
+        self.format_patch_configured(git, version, prefix, extra, &[], "")
+    }
+
+    /// [`TestRepo::format_patch`] with git configuration given as
+    /// `(key, value)` pairs (as `git -c key=value` would), into a new
+    /// directory whose name ends in `tag`.
+    pub fn format_patch_configured(
+        &self,
+        git: &Path,
+        version: u32,
+        prefix: &str,
+        extra: &[&str],
+        config: &[(&str, &str)],
+        tag: &str,
+    ) -> PathBuf {
         let out = self.scratch(&format!(
-            "git-{}-{version}",
+            "git-{}-{version}{tag}",
             git.display().to_string().replace('/', "_")
         ));
         let prefix_arg = format!("--subject-prefix={prefix}");
@@ -178,7 +193,20 @@ impl TestRepo {
         }
         args.extend_from_slice(extra);
         args.push("refs/series/base..HEAD");
-        self.git_with(git, &args, &[]);
+        let count = config.len().to_string();
+        let keys: Vec<(String, String)> = config
+            .iter()
+            .enumerate()
+            .flat_map(|(i, (k, v))| {
+                [
+                    (format!("GIT_CONFIG_KEY_{i}"), k.to_string()),
+                    (format!("GIT_CONFIG_VALUE_{i}"), v.to_string()),
+                ]
+            })
+            .collect();
+        let mut env: Vec<(&str, &str)> = vec![("GIT_CONFIG_COUNT", &count)];
+        env.extend(keys.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        self.git_with(git, &args, &env);
         out
     }
 
