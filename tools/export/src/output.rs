@@ -12,7 +12,7 @@ use crate::GeneratedFile;
 use anyhow::{Context, Result};
 use similar::TextDiff;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// True for names format-patch makes: `[vN-]NNNN-anything.patch`.
 pub fn is_patch_file_name(name: &str) -> bool {
@@ -85,17 +85,65 @@ pub fn read_record(dir: &Path) -> Result<BTreeMap<String, String>> {
         .collect())
 }
 
-fn write_record(dir: &Path, files: &[GeneratedFile]) -> Result<()> {
+fn record_text(files: &[GeneratedFile]) -> String {
     let mut text = String::from(
         "# Files `series export` wrote here (blob id, name); it removes only these.\n",
     );
     for f in files {
         text.push_str(&format!("{} {}\n", blob_id(&f.contents), f.name));
     }
-    let tmp = dir.join(format!("{RECORD_FILE}.tmp-{}", std::process::id()));
-    std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, dir.join(RECORD_FILE))
-        .with_context(|| format!("cannot write {}", dir.join(RECORD_FILE).display()))
+    text
+}
+
+/// New contents written beside their targets, not yet in place. Dropped
+/// without [`Staged::switch`], it removes every temporary file it wrote.
+struct Staged {
+    /// (temporary file, target)
+    moves: Vec<(PathBuf, PathBuf)>,
+}
+
+impl Staged {
+    /// Writes `contents` to a temporary file beside `target` and syncs it.
+    fn add(&mut self, target: PathBuf, contents: &[u8]) -> Result<()> {
+        use std::io::Write;
+        let name = target.file_name().unwrap_or_default().to_string_lossy();
+        let tmp = target.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+        let written = std::fs::File::create(&tmp).and_then(|mut f| {
+            f.write_all(contents)?;
+            f.sync_all()
+        });
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e).with_context(|| {
+                format!(
+                    "cannot write {}; nothing in {} was changed",
+                    tmp.display(),
+                    target.parent().unwrap_or(Path::new(".")).display()
+                )
+            });
+        }
+        self.moves.push((tmp, target));
+        Ok(())
+    }
+
+    /// Renames every temporary file over its target: renames within a
+    /// directory need no space, so a full disk cannot stop them half way.
+    fn switch(mut self) -> Result<()> {
+        for (tmp, target) in std::mem::take(&mut self.moves) {
+            std::fs::rename(&tmp, &target).with_context(|| {
+                format!("cannot rename {} to {}", tmp.display(), target.display())
+            })?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        for (tmp, _) in &self.moves {
+            let _ = std::fs::remove_file(tmp);
+        }
+    }
 }
 
 /// Stale patch files of `dir` (not in `files`), sorted into those export
@@ -133,20 +181,22 @@ fn stale_files(
 pub fn write(dir: &Path, files: &[GeneratedFile]) -> Result<WriteReport> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut report = WriteReport::default();
+    // All or nothing: every new file and the record are written beside
+    // their targets first; only when all of them are on disk are they
+    // renamed into place and the stale files removed.
+    let (ours, edited, foreign) = stale_files(dir, files)?;
+    let mut staged = Staged { moves: Vec::new() };
     for f in files {
         let path = dir.join(&f.name);
         if std::fs::read(&path).is_ok_and(|old| old == f.contents) {
             report.unchanged.push(f.name.clone());
             continue;
         }
-        let tmp = dir.join(format!(".{}.tmp-{}", f.name, std::process::id()));
-        std::fs::write(&tmp, &f.contents)
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
-        std::fs::rename(&tmp, &path)
-            .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
+        staged.add(path, &f.contents)?;
         report.written.push(f.name.clone());
     }
-    let (ours, edited, foreign) = stale_files(dir, files)?;
+    staged.add(dir.join(RECORD_FILE), record_text(files).as_bytes())?;
+    staged.switch()?;
     for name in ours {
         let path = dir.join(&name);
         std::fs::remove_file(&path)
@@ -155,7 +205,6 @@ pub fn write(dir: &Path, files: &[GeneratedFile]) -> Result<WriteReport> {
     }
     report.kept_edited = edited;
     report.not_ours = foreign;
-    write_record(dir, files)?;
     Ok(report)
 }
 
