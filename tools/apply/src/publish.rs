@@ -181,11 +181,21 @@ pub fn restore_files(repo: &Repository, files: &[SavedFile]) -> Result<()> {
         writes: Vec::new(),
         removals: Vec::new(),
     };
+    let workdir = repo.workdir().map(Path::to_path_buf);
     for f in files {
         match &f.before {
             Some((oid, mode)) => {
                 let oid = Oid::from_str(oid)
                     .with_context(|| format!("the journal holds a bad id for {}", f.path))?;
+                // A file the failed apply never reached is left alone: it
+                // may sit in a directory that cannot be written, which is
+                // often why the apply failed.
+                if workdir
+                    .as_deref()
+                    .is_some_and(|w| is_as_saved(&w.join(&f.path), oid, *mode))
+                {
+                    continue;
+                }
                 undo.writes.push((f.path.clone(), oid, *mode));
             }
             // A directory there is the original one (the series had not
@@ -193,10 +203,31 @@ pub fn restore_files(repo: &Repository, files: &[SavedFile]) -> Result<()> {
             None if repo
                 .workdir()
                 .is_some_and(|w| w.join(&f.path).symlink_metadata().is_ok_and(|m| m.is_dir())) => {}
+            // Nothing there: nothing to remove.
+            None if workdir
+                .as_deref()
+                .is_some_and(|w| w.join(&f.path).symlink_metadata().is_err()) => {}
             None => undo.removals.push(f.path.clone()),
         }
     }
     write_files(repo, &undo, None)
+}
+
+/// Whether the regular file at `path` already holds blob `oid` with the
+/// executable bit of `mode` (other kinds of entries are always rewritten).
+fn is_as_saved(path: &Path, oid: Oid, mode: i32) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = match mode {
+        0o100644 => false,
+        0o100755 => true,
+        _ => return false,
+    };
+    let Ok(meta) = path.symlink_metadata() else {
+        return false;
+    };
+    meta.is_file()
+        && (meta.permissions().mode() & 0o111 != 0) == executable
+        && Oid::hash_file(git2::ObjectType::Blob, path).is_ok_and(|id| id == oid)
 }
 
 /// True when the paths include a .gitattributes file: the attributes
