@@ -43,6 +43,10 @@ pub struct TrailersArgs {
     /// List what would be added; change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Also take trailers that name someone other than the reply's sender
+    /// (b4's --sloppy-trailers); without it they are listed and left out.
+    #[arg(long)]
+    pub sloppy_trailers: bool,
 }
 
 pub const BACKUP_REF: &str = "refs/series/backup/trailers";
@@ -218,6 +222,19 @@ pub fn run(patches: &Path, args: TrailersArgs) -> Result<()> {
         walk.hide(base.id())?;
         walk.collect::<Result<_, _>>()?
     };
+    // A line of commits only: rewriting a merge onto one parent would
+    // flatten it into a commit whose diff reverts the other side.
+    for c in &commits {
+        let commit = repo.find_commit(*c)?;
+        if commit.parent_count() != 1 {
+            bail!(
+                "{} ({}) is a merge between the base and HEAD: trailers rewrites a line of \
+                 commits only; rebase the series onto the base without merges first",
+                &c.to_string()[..12],
+                commit.summary().unwrap_or("")
+            );
+        }
+    }
     let mut adds: HashMap<git2::Oid, Vec<(String, String)>> = HashMap::new();
     let mut notes = Vec::new();
     // Trailers come from replies: not from patches (a resent copy carries
@@ -249,12 +266,16 @@ pub fn run(patches: &Path, args: TrailersArgs) -> Result<()> {
                 continue;
             }
         };
+        let (taken, left_out) = replies::vetted(r, args.sloppy_trailers);
+        notes.extend(left_out);
         for c in to {
             let msg = repo.find_commit(c)?.message().unwrap_or("").to_string();
             let list = adds.entry(c).or_default();
-            for (n, v) in &r.trailers {
-                if !has_trailer(&msg, n, v) && !list.contains(&(n.clone(), v.clone())) {
-                    list.push((n.clone(), v.clone()));
+            for t in &taken {
+                if !has_trailer(&msg, &t.0, &t.1)
+                    && !list.iter().any(|o| replies::same_trailer(o, t))
+                {
+                    list.push(t.clone());
                 }
             }
         }
@@ -304,11 +325,24 @@ pub fn run(patches: &Path, args: TrailersArgs) -> Result<()> {
         "series trailers: {total} trailers from {}",
         args.from.display()
     );
-    match repo.head()?.resolve()?.name() {
+    // Compare and swap: a commit made while this ran must not be dropped.
+    let moved = || {
+        anyhow::anyhow!(
+            "HEAD moved while trailers ran (a commit or another git command): nothing was \
+             changed; run `tools/series trailers` again"
+        )
+    };
+    match repo.head()?.resolve()?.name().map(str::to_string) {
         Some(name) if name.starts_with("refs/heads/") => {
-            repo.reference(name, parent.id(), true, &reflog)?;
+            repo.reference_matching(&name, parent.id(), true, head.id(), &reflog)
+                .map_err(|_| moved())?;
         }
-        _ => repo.set_head_detached(parent.id())?,
+        _ => {
+            if repo.head()?.peel_to_commit()?.id() != head.id() {
+                return Err(moved());
+            }
+            repo.set_head_detached(parent.id())?;
+        }
     }
     println!(
         "added {total} trailers; the old HEAD is {BACKUP_REF} ({}); now run `tools/series export`",

@@ -2,6 +2,7 @@
 //! reply gives (not quoted, not in the signature) and the message it
 //! answers.
 
+use crate::identity::Identity;
 use anyhow::{bail, Context, Result};
 use std::path::Path;
 
@@ -23,7 +24,11 @@ pub struct Reply {
     pub message_id: Option<String>,
     /// References first to last, then In-Reply-To: nearest parent last.
     pub parents: Vec<String>,
+    /// The sender (From:), decoded.
+    pub from: Option<Identity>,
     pub subject: String,
+    /// The text of the reply: its first text/plain part, transfer
+    /// encoding and charset decoded.
     pub body: String,
     /// `Name: value` lines given in the reply, in order.
     pub trailers: Vec<(String, String)>,
@@ -39,7 +44,7 @@ impl Reply {
 /// The messages of an mbox file or a maildir (`cur/` and `new/`, or a
 /// directory of one-mail files).
 pub fn read(path: &Path) -> Result<Vec<Reply>> {
-    let mut texts: Vec<(String, String)> = Vec::new();
+    let mut texts: Vec<(String, Vec<u8>)> = Vec::new();
     if path.is_dir() {
         let mut files = Vec::new();
         for sub in ["cur", "new"] {
@@ -60,8 +65,7 @@ pub fn read(path: &Path) -> Result<Vec<Reply>> {
         for f in files {
             let bytes =
                 std::fs::read(&f).with_context(|| format!("cannot read {}", f.display()))?;
-            let text = String::from_utf8_lossy(&bytes).replace("\r\n", "\n");
-            texts.push((f.display().to_string(), text));
+            texts.push((f.display().to_string(), bytes));
         }
     } else {
         let bytes =
@@ -69,16 +73,13 @@ pub fn read(path: &Path) -> Result<Vec<Reply>> {
         let mails = series_apply::mail::split_mbox(&bytes)
             .with_context(|| format!("{} is not an mbox", path.display()))?;
         for (i, m) in mails.into_iter().enumerate() {
-            texts.push((
-                format!("{} message {}", path.display(), i + 1),
-                String::from_utf8_lossy(&m).into_owned(),
-            ));
+            texts.push((format!("{} message {}", path.display(), i + 1), m.to_vec()));
         }
     }
     if texts.is_empty() {
         bail!("{} holds no mail", path.display());
     }
-    texts.iter().map(|(s, t)| parse(s, t)).collect()
+    texts.iter().map(|(s, t)| parse_bytes(s, t)).collect()
 }
 
 fn ids(value: &str) -> Vec<String> {
@@ -92,71 +93,90 @@ fn ids(value: &str) -> Vec<String> {
     out
 }
 
-pub fn parse(source: &str, text: &str) -> Result<Reply> {
-    let mut headers: Vec<(String, String)> = Vec::new();
-    let mut offset = 0;
-    for line in text.split_inclusive('\n') {
-        let bare = line.trim_end_matches('\n');
-        offset += line.len();
-        if bare.is_empty() {
-            break;
-        }
-        if bare.starts_with([' ', '\t']) && !headers.is_empty() {
-            let last = headers.last_mut().expect("a header");
-            last.1.push(' ');
-            last.1.push_str(bare.trim());
-            continue;
-        }
-        match bare.split_once(':') {
-            Some((n, v)) if !n.is_empty() && !n.contains(' ') => {
-                headers.push((n.to_ascii_lowercase(), v.trim().to_string()))
-            }
-            _ => bail!(
-                "{source} is not a mail: it starts with {:?} instead of headers",
-                bare.chars().take(60).collect::<String>()
-            ),
-        }
-    }
-    if headers.is_empty() {
-        bail!("{source} is not a mail: it has no headers");
-    }
-    let get = |n: &str| {
-        headers
-            .iter()
-            .find(|(k, _)| k == n)
-            .map(|(_, v)| v.as_str())
+/// One reply, MIME decoded (mailparse): RFC 2047 headers, quoted-printable
+/// and base64 bodies, charsets, and the first text/plain part of a
+/// multipart message (multipart/signed and /alternative included).
+pub fn parse_bytes(source: &str, bytes: &[u8]) -> Result<Reply> {
+    let crlf_free;
+    let bytes = if bytes.windows(2).any(|w| w == b"\r\n") {
+        crlf_free = String::from_utf8_lossy(bytes)
+            .replace("\r\n", "\n")
+            .into_bytes();
+        &crlf_free[..]
+    } else {
+        bytes
     };
-    let mut body = text[offset.min(text.len())..].to_string();
-    match get("content-transfer-encoding").map(str::to_ascii_lowercase) {
-        Some(e) if e == "quoted-printable" => {
-            let joined = body.replace("=\n", "");
-            if let Ok(b) = series_apply::header::decode_q(joined.as_bytes(), false) {
-                body = String::from_utf8_lossy(&b).into_owned();
-            }
-        }
-        Some(e) if e == "base64" => {
-            if let Ok(b) = series_apply::header::decode_base64(body.as_bytes()) {
-                body = String::from_utf8_lossy(&b).into_owned();
-            }
-        }
-        _ => {}
-    }
-    let mut parents = get("references").map(ids).unwrap_or_default();
-    if let Some(p) = get("in-reply-to")
-        .map(ids)
-        .and_then(|v| v.into_iter().next())
-    {
+    ensure_headers(source, &String::from_utf8_lossy(bytes))?;
+    let mail =
+        mailparse::parse_mail(bytes).map_err(|e| anyhow::anyhow!("{source} is not a mail: {e}"))?;
+    let get = |n: &str| {
+        mail.headers
+            .iter()
+            .find(|h| h.get_key_ref().eq_ignore_ascii_case(n))
+    };
+    let value = |n: &str| get(n).map(|h| h.get_value());
+    let from = get("from")
+        .and_then(|h| mailparse::addrparse_header(h).ok())
+        .and_then(|l| l.extract_single_info())
+        .map(|one| Identity {
+            name: one.display_name.unwrap_or_default(),
+            email: one.addr,
+        });
+    let body = first_text_part(&mail)
+        .and_then(|p| p.get_body().ok())
+        .unwrap_or_default()
+        .replace("\r\n", "\n");
+    let mut parents = value("references").map(|v| ids(&v)).unwrap_or_default();
+    if let Some(p) = value("in-reply-to").and_then(|v| ids(&v).into_iter().next()) {
         parents.retain(|x| *x != p);
         parents.push(p);
     }
     Ok(Reply {
         source: source.to_string(),
-        message_id: get("message-id").and_then(|v| ids(v).into_iter().next()),
+        message_id: value("message-id").and_then(|v| ids(&v).into_iter().next()),
         parents,
-        subject: get("subject").unwrap_or("").to_string(),
+        from,
+        subject: value("subject").unwrap_or_default(),
         trailers: trailers_in(&body),
         body,
     })
+}
+
+/// The part a reader reads: the message itself when it is text, else the
+/// first text/plain part found depth first.
+fn first_text_part<'a>(
+    mail: &'a mailparse::ParsedMail<'a>,
+) -> Option<&'a mailparse::ParsedMail<'a>> {
+    let mime = mail.ctype.mimetype.to_ascii_lowercase();
+    if mail.subparts.is_empty() {
+        return (mime == "text/plain" || mime.is_empty()).then_some(mail);
+    }
+    mail.subparts.iter().find_map(first_text_part)
+}
+
+/// Refuses text that does not start with mail headers.
+fn ensure_headers(source: &str, text: &str) -> Result<()> {
+    let mut seen = 0;
+    for line in text.lines() {
+        if line.is_empty() {
+            break;
+        }
+        if line.starts_with([' ', '\t']) && seen > 0 {
+            continue;
+        }
+        match line.split_once(':') {
+            Some((n, _)) if !n.is_empty() && !n.contains(' ') => seen += 1,
+            _ if line.starts_with("From ") && seen == 0 => {}
+            _ => bail!(
+                "{source} is not a mail: it starts with {:?} instead of headers",
+                line.chars().take(60).collect::<String>()
+            ),
+        }
+    }
+    if seen == 0 {
+        bail!("{source} is not a mail: it has no headers");
+    }
+    Ok(())
 }
 
 /// Trailers given in a reply body: lines `Name: value` with a known name,
@@ -187,9 +207,93 @@ pub fn trailers_in(body: &str) -> Vec<(String, String)> {
     out
 }
 
+/// Trailers whose value names a person (`Name <address>`); the others
+/// (Link, Closes) take a URL.
+const PERSON_TRAILERS: &[&str] = &[
+    "Reviewed-by",
+    "Acked-by",
+    "Tested-by",
+    "Reported-by",
+    "Suggested-by",
+];
+
+/// The trailers of `reply` that may go into a commit, each in one
+/// spelling (`Name <address>`, whitespace collapsed), and a note for each
+/// one left out. A person trailer must name a person ("Acked-by: not yet,
+/// fix the locking" is prose); as b4 does, it must name the reply's
+/// sender unless `sloppy` (b4's --sloppy-trailers).
+pub fn vetted(reply: &Reply, sloppy: bool) -> (Vec<(String, String)>, Vec<String>) {
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut notes = Vec::new();
+    for (name, value) in &reply.trailers {
+        if !PERSON_TRAILERS.contains(&name.as_str()) {
+            if value.starts_with("http://") || value.starts_with("https://") {
+                out.push((name.clone(), value.clone()));
+            } else {
+                notes.push(format!(
+                    "{}: \"{name}: {value}\" is not a URL; left out",
+                    reply.source
+                ));
+            }
+            continue;
+        }
+        let person = Identity::parse(value)
+            .ok()
+            .filter(|p| !p.name.trim().is_empty() && value.trim_end().ends_with('>'));
+        let Some(person) = person else {
+            notes.push(format!(
+                "{}: \"{name}: {value}\" names no person (Name <address>); left out",
+                reply.source
+            ));
+            continue;
+        };
+        let from_them = reply
+            .from
+            .as_ref()
+            .is_some_and(|f| f.email.eq_ignore_ascii_case(&person.email));
+        if !from_them && !sloppy {
+            notes.push(format!(
+                "{}: \"{name}: {value}\" names someone other than the sender ({}); left out \
+                 (--sloppy-trailers takes it)",
+                reply.source,
+                reply
+                    .from
+                    .as_ref()
+                    .map_or("unknown".to_string(), Identity::trailer_form)
+            ));
+            continue;
+        }
+        let spelled = Identity {
+            name: person.name.split_whitespace().collect::<Vec<_>>().join(" "),
+            email: person.email,
+        }
+        .trailer_form();
+        let pair = (name.clone(), spelled);
+        if !out.iter().any(|o| same_trailer(o, &pair)) {
+            out.push(pair);
+        }
+    }
+    (out, notes)
+}
+
+/// The same trailer: same name, same value ignoring case and spacing.
+pub fn same_trailer(a: &(String, String), b: &(String, String)) -> bool {
+    let norm = |s: &str| {
+        s.split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_ascii_lowercase()
+    };
+    a.0.eq_ignore_ascii_case(&b.0) && norm(&a.1) == norm(&b.1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse(source: &str, text: &str) -> Result<Reply> {
+        parse_bytes(source, text.as_bytes())
+    }
 
     #[test]
     fn trailers_skip_quotes_and_signature() {
@@ -202,6 +306,76 @@ mod tests {
                 ("Tested-by".to_string(), "Tim <t@x>".to_string())
             ]
         );
+    }
+
+    fn reply_from(from: &str, body_part: &str) -> Reply {
+        let text = format!("From: {from}\nSubject: Re: x\nMessage-ID: <r@x>\n{body_part}");
+        parse("m", &text).unwrap()
+    }
+
+    #[test]
+    fn latin1_quoted_printable_and_base64_replies_are_decoded() {
+        let latin1 = b"From: =?ISO-8859-1?Q?Jos=E9_Mar=EDa?= <jm@x.org>\nSubject: Re: x\n\
+            Content-Type: text/plain; charset=ISO-8859-1\n\n\
+            Reviewed-by: Jos\xe9 Mar\xeda <jm@x.org>\n";
+        let r = parse_bytes("m", latin1).unwrap();
+        assert_eq!(r.from.as_ref().unwrap().name, "José María");
+        assert_eq!(
+            r.trailers,
+            [("Reviewed-by".into(), "José María <jm@x.org>".into())]
+        );
+        let qp = reply_from(
+            "Micha\u{142} <m@x.org>",
+            "Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: quoted-printable\n\n\
+             Acked-by: Micha=C5=82 <m@x.org>\n",
+        );
+        assert_eq!(
+            qp.trailers,
+            [("Acked-by".into(), "Michał <m@x.org>".into())]
+        );
+        // "Acked-by: Ann <a@x.org>\n" in base64, inside multipart/signed.
+        let signed = reply_from(
+            "Ann <a@x.org>",
+            "MIME-Version: 1.0\nContent-Type: multipart/signed; boundary=\"b\"; protocol=\"application/pgp-signature\"\n\n\
+             --b\nContent-Type: text/plain\nContent-Transfer-Encoding: base64\n\n\
+             QWNrZWQtYnk6IEFubiA8YUB4Lm9yZz4K\n--b\nContent-Type: application/pgp-signature\n\n\
+             sig\n--b--\n",
+        );
+        assert_eq!(
+            signed.trailers,
+            [("Acked-by".into(), "Ann <a@x.org>".into())]
+        );
+    }
+
+    #[test]
+    fn only_people_from_the_sender_in_one_spelling_are_taken() {
+        let r = reply_from(
+            "Rita Review <rita@x.org>",
+            "\nAcked-by: not yet, please fix the locking first\n\
+             Reviewed-by: Rita Review <rita@x.org>\n\
+             Reviewed-by: Rita  Review <RITA@x.org>\n\
+             Reviewed-by:   Rita Review   <rita@x.org>\n\
+             Tested-by: Other Person <other@x.org>\n\
+             Link: https://example.org/1\nCloses: soon\n",
+        );
+        let (taken, notes) = vetted(&r, false);
+        assert_eq!(
+            taken,
+            [
+                (
+                    "Reviewed-by".to_string(),
+                    "Rita Review <rita@x.org>".to_string()
+                ),
+                ("Link".to_string(), "https://example.org/1".to_string()),
+            ]
+        );
+        assert_eq!(notes.len(), 3, "{notes:?}");
+        assert!(notes[0].contains("names no person"));
+        assert!(notes.iter().any(|n| n.contains("other than the sender")));
+        let (sloppy, _) = vetted(&r, true);
+        assert!(sloppy
+            .iter()
+            .any(|(n, v)| n == "Tested-by" && v == "Other Person <other@x.org>"));
     }
 
     #[test]

@@ -22,9 +22,19 @@ fn send_v1(f: &Fixture) -> Vec<String> {
         .collect()
 }
 
+/// A reply sent by the person of the first trailer it gives (outside
+/// quotes), as reviewers send their own Reviewed-by; else by "Someone".
 fn reply(id: &str, parents: &[&str], subject: &str, body: &str) -> String {
+    let sender = body
+        .lines()
+        .filter(|l| !l.starts_with('>'))
+        .find_map(|l| {
+            let (_, v) = l.split_once("-by: ")?;
+            v.contains('@').then(|| v.trim().to_string())
+        })
+        .unwrap_or_else(|| "Someone <someone@example.org>".to_string());
     let mut m = format!(
-        "From mboxrd@z Thu Jan  1 00:00:00 1970\nFrom: Someone <someone@example.org>\n\
+        "From mboxrd@z Thu Jan  1 00:00:00 1970\nFrom: {sender}\n\
          Subject: {subject}\nDate: Thu, 26 Nov 2026 10:00:00 +0000\nMessage-ID: {id}\n"
     );
     if let Some(last) = parents.last() {
@@ -206,6 +216,39 @@ fn bad_replies_are_refused_and_change_nothing() {
     assert!(err.contains("no In-Reply-To or References"), "{err}");
     assert!(err.contains("nothing was changed"), "{err}");
 
+    assert_eq!(f.git(&["rev-parse", "HEAD"]), head);
+    assert!(f.git(&["for-each-ref", "refs/series/backup"]).is_empty());
+}
+
+#[test]
+fn a_merge_between_the_base_and_head_is_refused() {
+    let f = Fixture::new();
+    let ids = send_v1(&f);
+    f.git(&["checkout", "-q", "-b", "side", "refs/series/base"]);
+    f.write("drivers/side.c", "int side;\n");
+    f.commit("side: Add a file");
+    f.git(&["checkout", "-q", "main"]);
+    f.git(&[
+        "merge",
+        "-q",
+        "--no-ff",
+        "-m",
+        "Merge branch 'side'",
+        "side",
+    ]);
+    let head = f.git(&["rev-parse", "HEAD"]);
+    let path = f.dir.path().join("replies.mbox");
+    write_file(
+        &path,
+        &reply(
+            "<m1@example.org>",
+            &[&ids[0]],
+            "Re: [PATCH 0/3] x",
+            "Acked-by: Greg Core <greg@example.org>",
+        ),
+    );
+    let err = f.series_err(&["trailers", "--from", path.to_str().unwrap()]);
+    assert!(err.contains("is a merge"), "{err}");
     assert_eq!(f.git(&["rev-parse", "HEAD"]), head);
     assert!(f.git(&["for-each-ref", "refs/series/backup"]).is_empty());
 }
