@@ -20,6 +20,7 @@ pub mod journal;
 pub mod lock;
 pub mod mail;
 pub mod publish;
+pub mod rollback;
 pub mod stage;
 
 use anyhow::{bail, Context, Result};
@@ -131,7 +132,7 @@ pub fn apply_series(
             for (_, lock) in locks {
                 lock.keep();
             }
-            match journal::restore(repo) {
+            match rollback::restore(repo) {
                 Ok(_) => Err(err.context(
                     "the apply failed while writing; the work tree, index and branch were restored as they were",
                 )),
@@ -436,8 +437,8 @@ fn check_index_readable(repo: &Repository) -> Result<()> {
 /// Undoes an interrupted apply recorded in `.git/series-apply/`: HEAD,
 /// refs, index and the changed work tree files become what they were, and
 /// the locks it held are removed.
-pub fn abort(repo: &Repository) -> Result<journal::Restored> {
-    journal::restore(repo)
+pub fn abort(repo: &Repository) -> Result<rollback::Restored> {
+    rollback::restore(repo)
 }
 
 /// The ref to move: the new branch, the current branch, or `HEAD` when detached.
