@@ -89,6 +89,17 @@ impl LockFile {
             .with_context(|| format!("cannot write {}", self.lock.display()))
     }
 
+    /// Flushes what was written to the disk, for a record that must
+    /// survive a crash once it is committed.
+    pub fn sync_all(&mut self) -> Result<()> {
+        let file = self
+            .file
+            .as_mut()
+            .context("the lock was already committed")?;
+        file.sync_all()
+            .with_context(|| format!("cannot write {}", self.lock.display()))
+    }
+
     /// Replaces the lock file's content by the file `from` (renamed).
     pub fn replace_with(&mut self, from: &Path) -> Result<()> {
         fs::rename(from, &self.lock)

@@ -11,6 +11,7 @@
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
+use series_apply::lock::LockFile;
 use std::path::{Path, PathBuf};
 
 /// The ref naming the commits of version `v` in the kernel tree.
@@ -181,32 +182,21 @@ impl SendLock {
     }
 }
 
+/// Writes `path` through git's lock-file discipline (the apply crate's
+/// [`LockFile`]): `<path>.lock` taken exclusively, written and synced,
+/// then renamed over `path`.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    let lock = path.with_extension(format!(
-        "{}.lock",
-        path.extension().and_then(|e| e.to_str()).unwrap_or("")
-    ));
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&lock)
-        .with_context(|| {
-            format!(
-                "cannot take {}: another series command is writing it, or a crashed one left \
-                 it behind (remove it if so)",
-                lock.display()
-            )
-        })?;
-    use std::io::Write;
-    let written = file.write_all(bytes).and_then(|_| file.sync_all());
-    if let Err(e) = written.and_then(|_| std::fs::rename(&lock, path)) {
-        let _ = std::fs::remove_file(&lock);
-        return Err(e).with_context(|| format!("cannot write {}", path.display()));
-    }
-    Ok(())
+    let what = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let mut lock = LockFile::take(path, &what)?;
+    lock.write_all(bytes)?;
+    lock.sync_all()?;
+    lock.commit()
 }
 
 /// Now as `2026-11-25T19:20:00Z`.
