@@ -326,25 +326,7 @@ fn table(outcomes: &[JobOutcome]) -> String {
             .map(|o| o.job_result.clone().unwrap_or_else(|| "none".into())),
     );
     rows.push(r);
-    let widths: Vec<usize> = (0..rows[0].len())
-        .map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0))
-        .collect();
-    let mut s = String::new();
-    for (i, row) in rows.iter().enumerate() {
-        let cells: Vec<String> = row
-            .iter()
-            .enumerate()
-            .map(|(c, v)| format!("{v:<w$}", w = widths[c]))
-            .collect();
-        s.push_str(cells.join(" | ").trim_end());
-        s.push('\n');
-        if i == 0 {
-            let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
-            s.push_str(&rule.join("-+-"));
-            s.push('\n');
-        }
-    }
-    s
+    series_kernel::report::render_table(&rows)
 }
 
 /// Tests LAVA cannot run as the local runner does: `hotplug` needs the

@@ -55,7 +55,7 @@ use git2::{Commit, Oid, Repository, Sort};
 use std::path::{Path, PathBuf};
 
 pub use cover::VersionNotes;
-pub use mail_header::from_header;
+pub use mail_header::{civil_from_days, from_header};
 pub use output::{
     check, existing_patch_files, is_patch_file_name, read_record, write, WriteReport, RECORD_FILE,
 };

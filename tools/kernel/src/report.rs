@@ -278,26 +278,7 @@ impl Report {
         }
         rows.push(console_row);
         rows.push(verdict_row);
-        let cols = rows[0].len();
-        let widths: Vec<usize> = (0..cols)
-            .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-            .collect();
-        let mut out = String::new();
-        for (i, row) in rows.iter().enumerate() {
-            let cells: Vec<String> = row
-                .iter()
-                .enumerate()
-                .map(|(c, s)| format!("{s:<w$}", w = widths[c]))
-                .collect();
-            out.push_str(cells.join(" | ").trim_end());
-            out.push('\n');
-            if i == 0 {
-                let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
-                out.push_str(&rule.join("-+-"));
-                out.push('\n');
-            }
-        }
-        out
+        render_table(&rows)
     }
 
     /// Every failure reason, prefixed with its boot.
@@ -322,9 +303,52 @@ impl Report {
     }
 }
 
+/// Rows as a text table: the first row is the header, underlined; columns
+/// padded to their widest cell, counted in characters (a cell may hold
+/// non-ASCII text), separated by ` | `.
+pub fn render_table(rows: &[Vec<String>]) -> String {
+    let cols = rows.first().map_or(0, Vec::len);
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| {
+            rows.iter()
+                .map(|r| r.get(c).map_or(0, |s| s.chars().count()))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for (i, row) in rows.iter().enumerate() {
+        let cells: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(c, s)| format!("{s:<w$}", w = widths.get(c).copied().unwrap_or(0)))
+            .collect();
+        out.push_str(cells.join(" | ").trim_end());
+        out.push('\n');
+        if i == 0 {
+            let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+            out.push_str(&rule.join("-+-"));
+            out.push('\n');
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn render_table_pads_by_characters_and_underlines_the_header() {
+        let rows = vec![
+            vec!["test".to_string(), "intel base".to_string()],
+            vec!["Jörg".to_string(), "pass".to_string()],
+        ];
+        assert_eq!(
+            render_table(&rows),
+            "test | intel base\n-----+-----------\nJörg | pass\n"
+        );
+    }
 
     fn summary(side: &str, iommu: Viommu, outcome: Outcome, passed: bool) -> BootSummary {
         BootSummary {
