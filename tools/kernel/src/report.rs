@@ -103,7 +103,8 @@ pub struct Report {
     /// the series fixes). Their failures still show; see [`Report::excused`].
     pub known_base_failures: Vec<Viommu>,
     /// Tests written to show a bug of the base that the series fixes (the
-    /// regression tests of review items 1, 2 and 4): on the base they are
+    /// owner_regress cases: a claim without a group, devres teardown,
+    /// device_del() on a bus the IOMMU core does not watch): on the base they are
     /// expected to fail. See [`Report::excused`].
     pub expected_base_test_failures: Vec<String>,
 }

@@ -1,5 +1,5 @@
-//! Regression tests for the differences from `git format-patch` found in
-//! issue 8: each history is exported and compared byte for byte with
+//! Corner cases where export once differed from `git format-patch`:
+//! each history is exported and compared byte for byte with
 //! the output of the git binaries on this machine.
 
 mod common;

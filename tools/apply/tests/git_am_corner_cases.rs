@@ -1,4 +1,4 @@
-//! Regression tests for the differences from `git am` found in issue 8:
+//! Corner cases where series-apply once differed from `git am`:
 //! each mail is applied by `git am` and by series-apply on two clones of
 //! one base, and both must make the same commits (ids, so trees,
 //! authors, dates and messages) or both must refuse.
