@@ -62,10 +62,7 @@ pub fn series_rules(name: &str, text: &str, manifest: &Manifest) -> Vec<Finding>
         })
     };
     let headers = text.split("\n\n").next().unwrap_or("");
-    let author_id = crate::identity::Identity {
-        name: manifest.author.name.clone(),
-        email: manifest.author.email.clone(),
-    };
+    let author_id = crate::identity::Identity::author_of(manifest);
     let author = author_id.trailer_form();
     // Compared as the person the header decodes to: git quotes or
     // RFC 2047-encodes names that need it.

@@ -130,7 +130,7 @@ pub fn sender(from: Option<String>, tree: &Path) -> Result<String> {
 /// Patches are bytes: a body that is not UTF-8 (a Latin-1 comment in a
 /// file the patch changes) is carried through unchanged.
 pub fn rewrite_identity(text: &[u8], author: &Identity, sender: &Identity) -> Vec<u8> {
-    let (head, body) = split_headers_bytes(text);
+    let (head, body) = identity::split_headers(text);
     let mut out = Vec::with_capacity(text.len() + 64);
     match std::str::from_utf8(head) {
         Ok(head) => out.extend(rewrite_from(head, author, sender).bytes()),
@@ -181,18 +181,9 @@ fn rewrite_from(head: &str, author: &Identity, sender: &Identity) -> String {
     out
 }
 
-/// The header block (with the newline that ends its last line) and the
-/// rest, from the first empty line on.
-fn split_headers_bytes(mail: &[u8]) -> (&[u8], &[u8]) {
-    match mail.windows(2).position(|w| w == b"\n\n") {
-        Some(i) => mail.split_at(i + 1),
-        None => (mail, &[]),
-    }
-}
-
 /// Adds threading headers after the mail's other headers.
 pub fn add_thread_headers(text: &[u8], message_id: &str, parent: Option<&str>) -> Vec<u8> {
-    let (head, body) = split_headers_bytes(text);
+    let (head, body) = identity::split_headers(text);
     let mut out = head.to_vec();
     out.extend(format!("Message-ID: {message_id}\n").bytes());
     if let Some(p) = parent {
@@ -230,7 +221,7 @@ fn random_salt() -> u64 {
 }
 
 fn subject_of(text: &[u8]) -> String {
-    let text = String::from_utf8_lossy(split_headers_bytes(text).0);
+    let text = String::from_utf8_lossy(identity::split_headers(text).0);
     let mut lines = text.lines().skip_while(|l| !l.starts_with("Subject:"));
     let mut subject = lines
         .next()
@@ -285,10 +276,7 @@ fn plan(patches: &Path, tree: &Path, manifest: &Manifest, sender: &str) -> Resul
     if files.patches.is_empty() {
         bail!("no patches in {}", patches.display());
     }
-    let author = Identity {
-        name: manifest.author.name.clone(),
-        email: manifest.author.email.clone(),
-    };
+    let author = Identity::author_of(manifest);
     let sender_id = Identity::parse(sender)
         .with_context(|| format!("the sender {sender:?} is not \"Name <email>\""))?;
     let mfile = recipients::maintainers_file(tree)?;
@@ -490,15 +478,20 @@ fn refuse_recorded(patches: &Path, version: u32) -> Result<()> {
 }
 
 fn resume(patches: &Path, tree: &Path, version: u32, args: &SendArgs) -> Result<()> {
+    let nothing = || {
+        anyhow::anyhow!(
+            "nothing to resume: there is no record of sending v{version} \
+             (patches/sent/v{version}.toml)"
+        )
+    };
+    // Checked before the lock, whose file a resume of nothing must not make.
     if !SentRecord::path(patches, version).exists() {
-        bail!("nothing to resume: there is no record of sending v{version} (patches/sent/v{version}.toml)");
+        return Err(nothing());
     }
     // The record is read under the lock: a send still running cannot
     // have it change underneath.
     let _lock = SendLock::take(patches, version)?;
-    let Some(mut record) = SentRecord::load(patches, version)? else {
-        bail!("nothing to resume: there is no record of sending v{version} (patches/sent/v{version}.toml)");
-    };
+    let mut record = SentRecord::load(patches, version)?.ok_or_else(nothing)?;
     if record.complete {
         bail!(
             "v{version} was sent completely on {}; nothing to resume",

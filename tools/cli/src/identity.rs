@@ -12,6 +12,14 @@ pub struct Identity {
 }
 
 impl Identity {
+    /// The series author the manifest names.
+    pub fn author_of(manifest: &crate::manifest::Manifest) -> Identity {
+        Identity {
+            name: manifest.author.name.clone(),
+            email: manifest.author.email.clone(),
+        }
+    }
+
     /// `Name <email>`, `"A. U. Thor" <email>`, `=?UTF-8?q?...?= <email>`.
     pub fn parse(text: &str) -> Result<Identity> {
         let list = match mailparse::addrparse(text) {
@@ -48,18 +56,19 @@ impl Identity {
     }
 }
 
-/// The header block of a mail (up to the first empty line) and the rest.
-pub fn split_headers(mail: &str) -> (&str, &str) {
-    match mail.find("\n\n") {
+/// The header block of a mail (with the newline that ends its last
+/// line) and the rest, from the first empty line on. Mails are bytes.
+pub fn split_headers(mail: &[u8]) -> (&[u8], &[u8]) {
+    match mail.windows(2).position(|w| w == b"\n\n") {
         Some(i) => mail.split_at(i + 1),
-        None => (mail, ""),
+        None => (mail, &[]),
     }
 }
 
 /// The decoded `From:` of a mail, when it names one person.
 pub fn mail_from(mail: &str) -> Option<Identity> {
-    let (head, _) = split_headers(mail);
-    let (headers, _) = mailparse::parse_headers(head.as_bytes()).ok()?;
+    let (head, _) = split_headers(mail.as_bytes());
+    let (headers, _) = mailparse::parse_headers(head).ok()?;
     let from = headers
         .iter()
         .find(|h| h.get_key_ref().eq_ignore_ascii_case("from"))?;
