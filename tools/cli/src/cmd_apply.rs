@@ -1,10 +1,16 @@
 //! `series apply`: apply a series to a kernel tree as commits, atomically.
 
 use crate::manifest::Manifest;
+use crate::patch_ids;
 use crate::paths;
+use crate::stack::{applied_ref, Member};
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use series_apply::{apply_series, mail::read_series, ApplyOptions};
+use series_apply::{
+    apply_series,
+    mail::{read_series, MailPatch},
+    ApplyOptions,
+};
 use std::path::{Path, PathBuf};
 
 /// Apply the series as git commits on a kernel tree (all or nothing).
@@ -39,7 +45,8 @@ use std::path::{Path, PathBuf};
 /// Examples:
 ///   tools/series apply                          # patches/ onto out/linux
 ///   tools/series apply --tree ~/linux --branch dma-owner-v1
-///   tools/series apply --series ~/mail/v2.mbox  # a series received by mail
+///   tools/series apply --input ~/mail/v2.mbox   # a series received by mail
+///   tools/series --series cdx apply             # one series and what it requires
 #[derive(Args)]
 #[command(verbatim_doc_comment)]
 pub struct ApplyArgs {
@@ -49,20 +56,25 @@ pub struct ApplyArgs {
     /// Create this branch at the base and apply there (default: the current branch).
     #[arg(long)]
     pub branch: Option<String>,
-    /// A directory of `git format-patch` files or an mbox (default: --patches).
-    #[arg(long)]
-    pub series: Option<PathBuf>,
+    /// A directory of `git format-patch` files or an mbox (default: the
+    /// series and the series it requires). `--series PATH` works too.
+    #[arg(long, value_name = "PATH")]
+    pub input: Option<PathBuf>,
     /// Apply even when the tree's Makefile version differs from the manifest's base.
     #[arg(long)]
     pub force_base: bool,
     /// Undo an interrupted apply: restore HEAD, branch, index and files as
     /// they were before it, and remove its locks.
-    #[arg(long, conflicts_with_all = ["branch", "series", "force_base"])]
+    #[arg(long, conflicts_with_all = ["branch", "input", "force_base"])]
     pub abort: bool,
 }
 
 pub fn run(patches: &Path, args: ApplyArgs) -> Result<()> {
-    let series_path = args.series.clone().unwrap_or_else(|| patches.to_path_buf());
+    let series_path = args.input.clone().unwrap_or_else(|| patches.to_path_buf());
+    let chain = match &args.input {
+        None => crate::stack::chain_of(patches)?,
+        Some(_) => Vec::new(),
+    };
     let manifest = if series_path.is_dir() {
         Manifest::load_optional(&series_path)?
     } else {
@@ -84,6 +96,14 @@ pub fn run(patches: &Path, args: ApplyArgs) -> Result<()> {
     if args.abort {
         return abort(&repo, &tree);
     }
+    let opts = ApplyOptions {
+        branch: args.branch.clone(),
+        expected_kernel_version: manifest.map(|m| m.base.kernel_version),
+        force_base: args.force_base,
+    };
+    if chain.len() > 1 {
+        return apply_chain(&repo, &tree, &chain, &opts);
+    }
     let series = read_series(&series_path)?;
     if let Some(cover) = &series.cover {
         println!(
@@ -91,11 +111,6 @@ pub fn run(patches: &Path, args: ApplyArgs) -> Result<()> {
             cover.source, cover.subject
         );
     }
-    let opts = ApplyOptions {
-        branch: args.branch.clone(),
-        expected_kernel_version: manifest.map(|m| m.base.kernel_version),
-        force_base: args.force_base,
-    };
     let applied = apply_series(&repo, &series.patches, &opts).with_context(|| {
         format!(
             "cannot apply {} to {}",
@@ -103,13 +118,117 @@ pub fn run(patches: &Path, args: ApplyArgs) -> Result<()> {
             tree.display()
         )
     })?;
+    report(&repo, &applied, &series.patches);
+    Ok(())
+}
+
+/// What happens to one series of a chain: applied, or found in the tree.
+enum Step {
+    Apply(Vec<MailPatch>),
+    InTree { last_commit: String },
+}
+
+/// Applies a series and every series it requires in one atomic step:
+/// prerequisites the tree already holds (every patch matched by
+/// `git patch-id --stable`) are skipped; each series' last commit gets
+/// `refs/series/applied/<name>`.
+fn apply_chain(
+    repo: &git2::Repository,
+    tree: &Path,
+    chain: &[Member],
+    opts: &ApplyOptions,
+) -> Result<()> {
+    let search: Vec<String> = match repo.refname_to_id(series_apply::BASE_REF) {
+        Ok(base) => vec![format!("{base}..HEAD")],
+        Err(_) => vec!["HEAD".into()],
+    };
+    let search: Vec<&str> = search.iter().map(String::as_str).collect();
+    let in_tree = patch_ids::in_tree(tree, &search)?;
+    let last = chain.len() - 1;
+    let mut steps = Vec::with_capacity(chain.len());
+    for (i, member) in chain.iter().enumerate() {
+        let series = read_series(&member.dir)?;
+        if series.patches.is_empty() {
+            bail!("{} holds no patches", member.dir.display());
+        }
+        if i == last {
+            steps.push(Step::Apply(series.patches));
+            continue;
+        }
+        let diffs: Vec<&[u8]> = series.patches.iter().map(|p| p.diff.as_slice()).collect();
+        let ids = patch_ids::of_diffs(tree, &diffs)?;
+        let found: Vec<Option<&String>> = ids.iter().map(|id| in_tree.get(id)).collect();
+        let present = found.iter().filter(|f| f.is_some()).count();
+        if present == 0 {
+            steps.push(Step::Apply(series.patches));
+        } else if present == ids.len() {
+            println!(
+                "{} is in the tree already ({} patches matched by patch id): not applied again",
+                member.name,
+                ids.len()
+            );
+            steps.push(Step::InTree {
+                last_commit: found[ids.len() - 1].cloned().unwrap_or_default(),
+            });
+        } else {
+            let missing: Vec<String> = series
+                .patches
+                .iter()
+                .zip(&found)
+                .filter(|(_, f)| f.is_none())
+                .map(|(p, _)| format!("  {}", p.subject))
+                .collect();
+            bail!(
+                "the prerequisite series {} is partly in {} ({present} of {} patches): \
+                 apply or drop the rest by hand first; missing:\n{}",
+                member.name,
+                tree.display(),
+                ids.len(),
+                missing.join("\n")
+            );
+        }
+    }
+    let all: Vec<MailPatch> = steps
+        .iter()
+        .flat_map(|s| match s {
+            Step::Apply(p) => p.clone(),
+            Step::InTree { .. } => Vec::new(),
+        })
+        .collect();
+    let names: Vec<&str> = chain.iter().map(|m| m.name.as_str()).collect();
+    let applied = apply_series(repo, &all, opts).with_context(|| {
+        format!(
+            "cannot apply the series {} to {} (nothing was changed)",
+            names.join(" + "),
+            tree.display()
+        )
+    })?;
+    report(repo, &applied, &all);
+    let mut next = 0;
+    for (member, step) in chain.iter().zip(&steps) {
+        let last_commit = match step {
+            Step::Apply(p) => {
+                next += p.len();
+                applied.commits[next - 1]
+            }
+            Step::InTree { last_commit } => git2::Oid::from_str(last_commit)?,
+        };
+        let name = applied_ref(&member.name);
+        repo.reference(&name, last_commit, true, "series apply")
+            .with_context(|| format!("the series applied, but {name} could not be set"))?;
+        println!("{name} -> {}", &last_commit.to_string()[..12]);
+    }
+    Ok(())
+}
+
+fn report(repo: &git2::Repository, applied: &series_apply::Applied, patches: &[MailPatch]) {
     if let Some(drift) = &applied.version_drift {
         eprintln!("warning: --force-base: {drift}");
     }
     for w in &applied.warnings {
         eprintln!("warning: {w}");
     }
-    for (oid, patch) in applied.commits.iter().zip(&series.patches) {
+    for (oid, patch) in applied.commits.iter().zip(patches) {
         let short = repo
             .find_object(*oid, None)
             .and_then(|o| o.short_id())
@@ -131,7 +250,6 @@ pub fn run(patches: &Path, args: ApplyArgs) -> Result<()> {
             &applied.base.to_string()[..12]
         );
     }
-    Ok(())
 }
 
 fn abort(repo: &git2::Repository, tree: &Path) -> Result<()> {

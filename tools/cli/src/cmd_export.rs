@@ -3,8 +3,10 @@
 use crate::manifest::Manifest;
 use crate::paths;
 use crate::sent_record::{sent_ref, SentRecord};
-use anyhow::{bail, Result};
+use crate::stack::{applied_ref, Project};
+use anyhow::{bail, Context, Result};
 use clap::Args;
+use series_export::cover::Prerequisite;
 use series_export::{ExportOptions, PreviousVersion, VersionNotes, BASE_REF};
 use std::path::{Path, PathBuf};
 
@@ -135,7 +137,7 @@ pub fn export_options(
         .collect();
     let range_diff = match records.iter().find(|r| r.version + 1 == version) {
         Some(prev) => {
-            let sent = sent_ref(prev.version);
+            let sent = sent_ref(patches, prev.version);
             let repo = git2::Repository::open(tree)?;
             if repo.refname_to_id(&sent).ok() != git2::Oid::from_str(&prev.head).ok() {
                 bail!(
@@ -155,15 +157,125 @@ pub fn export_options(
         }
         None => None,
     };
+    let range = stack_range(patches, tree)?;
     Ok(ExportOptions {
         tree: tree.to_path_buf(),
         base,
+        from: range.from,
+        head: range.head,
+        prerequisites: range.prerequisites,
         version: manifest.reroll().unwrap_or(1),
         subject_prefix: manifest.series.subject_prefix.clone(),
         cover_from: Some(out_dir.to_path_buf()),
         changelog,
         range_diff,
         abbrev: manifest.series.abbrev.fixed_length(),
+    })
+}
+
+/// Where a series lies in a tree that holds the series it requires
+/// below it: from the tip of the last prerequisite (its
+/// `refs/series/applied/<name>`) to its own tip (HEAD for a series no
+/// other requires, else its own applied ref).
+struct StackRange {
+    from: Option<String>,
+    head: Option<String>,
+    prerequisites: Vec<Prerequisite>,
+}
+
+fn stack_range(patches: &Path, tree: &Path) -> Result<StackRange> {
+    let Some(project) = Project::of_series_dir(patches)? else {
+        return Ok(StackRange {
+            from: None,
+            head: None,
+            prerequisites: Vec::new(),
+        });
+    };
+    if !project.several {
+        return Ok(StackRange {
+            from: None,
+            head: None,
+            prerequisites: Vec::new(),
+        });
+    }
+    let name = patches
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let chain = project.chain(&name)?;
+    let repo = git2::Repository::open(tree)?;
+    let head_id = repo.head().ok().and_then(|h| h.target());
+    let resolve = |series: &str| -> Result<String> {
+        let refname = applied_ref(series);
+        let Ok(id) = repo.refname_to_id(&refname) else {
+            bail!(
+                "{} has no {refname}: apply the series with `tools/series --series {name} apply`, \
+                 which sets it at the last commit of every series it applies, or set it with \
+                 `git update-ref {refname} <commit>`",
+                tree.display()
+            );
+        };
+        let in_head =
+            head_id.is_some_and(|h| h == id || repo.graph_descendant_of(h, id).unwrap_or(false));
+        if !in_head {
+            bail!(
+                "{refname} ({id}) is not in the history of HEAD of {}: the stack was rewritten \
+                 since it was applied; point it at the series' last commit with \
+                 `git update-ref {refname} <commit>`",
+                tree.display()
+            );
+        }
+        Ok(refname)
+    };
+    let from = match chain.len() {
+        0 | 1 => None,
+        n => Some(resolve(&chain[n - 2].name)?),
+    };
+    let head = if project.is_required(&name) {
+        Some(resolve(&name)?)
+    } else {
+        None
+    };
+    // A series this one does not require must not lie inside its range:
+    // git format-patch would count it in, as a patch or a prerequisite.
+    let tip = match &head {
+        Some(r) => repo.refname_to_id(r)?,
+        None => head_id.context("the tree has no HEAD commit")?,
+    };
+    for other in &project.members {
+        if chain.iter().any(|m| m.name == other.name) {
+            continue;
+        }
+        let Ok(id) = repo.refname_to_id(&applied_ref(&other.name)) else {
+            continue;
+        };
+        if id == tip || repo.graph_descendant_of(tip, id).unwrap_or(false) {
+            bail!(
+                "the series {} lies below {name} in {}, but {name} does not require it: export \
+                 {name} from a tree that holds only what it requires (`tools/series --series \
+                 {name} apply --tree DIR` on a fresh `tools/series base --worktree DIR`)",
+                other.name,
+                tree.display()
+            );
+        }
+    }
+    let mut prerequisites = Vec::new();
+    for m in &chain[..chain.len() - 1] {
+        let version = m.manifest.series.version;
+        let link = SentRecord::load_all(&m.dir)?
+            .into_iter()
+            .find(|r| r.version == version && r.complete)
+            .and_then(|r| r.lore_link());
+        prerequisites.push(Prerequisite {
+            name: m.name.clone(),
+            version,
+            link,
+        });
+    }
+    Ok(StackRange {
+        from,
+        head,
+        prerequisites,
     })
 }
 

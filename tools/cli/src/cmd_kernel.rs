@@ -929,7 +929,7 @@ fn prepare_patched(patches: &Path, tree: &Path) -> Result<()> {
         crate::cmd_apply::ApplyArgs {
             tree: Some(tree.to_path_buf()),
             branch: None,
-            series: None,
+            input: None,
             force_base: false,
             abort: false,
         },

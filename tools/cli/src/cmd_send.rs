@@ -343,7 +343,13 @@ fn name_of(p: &Path) -> String {
 }
 
 /// Refuses to send a series that is not what the tree's commits export to.
-fn ensure_exported(manifest: &Manifest, patches: &Path, tree: &Path) -> Result<git2::Oid> {
+/// Returns where the series starts (the base, or the tip of the series
+/// it requires) and its last commit.
+fn ensure_exported(
+    manifest: &Manifest,
+    patches: &Path,
+    tree: &Path,
+) -> Result<(git2::Oid, git2::Oid)> {
     let opts = export_options(manifest, patches, tree, None, patches)?;
     let series = series_export::generate(&opts)?;
     if series_export::check(patches, &series.files)?.is_some() {
@@ -354,7 +360,7 @@ fn ensure_exported(manifest: &Manifest, patches: &Path, tree: &Path) -> Result<g
             tree.display()
         );
     }
-    Ok(series.head)
+    Ok((series.start, series.head))
 }
 
 pub fn run(patches: &Path, args: SendArgs) -> Result<()> {
@@ -378,7 +384,7 @@ pub fn run(patches: &Path, args: SendArgs) -> Result<()> {
         );
     }
     let sender = sender(args.from.clone(), &tree)?;
-    let head = ensure_exported(&manifest, patches, &tree)?;
+    let (start, head) = ensure_exported(&manifest, patches, &tree)?;
     let planned = plan(patches, &tree, &manifest, &sender)?;
 
     if !args.send {
@@ -399,8 +405,8 @@ pub fn run(patches: &Path, args: SendArgs) -> Result<()> {
     let _lock = SendLock::take(patches, version)?;
     refuse_recorded(patches, version)?;
     let repo = git2::Repository::open(&tree)?;
-    let base = series_export::resolve_base(&repo, None)?.id();
-    let sent = sent_ref(version);
+    let base = start;
+    let sent = sent_ref(patches, version);
     if let Ok(old) = repo.refname_to_id(&sent) {
         if old != head {
             bail!(
@@ -650,7 +656,7 @@ fn deliver(patches: &Path, tree: &Path, record: &mut SentRecord, args: &SendArgs
         record.version,
         record.lore_link().unwrap_or_default(),
         SentRecord::path(patches, record.version).display(),
-        sent_ref(record.version)
+        sent_ref(patches, record.version)
     );
     Ok(())
 }

@@ -133,7 +133,8 @@ pub fn run(patches: &Path, args: VersionArgs) -> Result<()> {
         .with_context(|| format!("cannot read {}", path.display()))?;
     let new_text = bump_text(&text, v, v + 1)
         .with_context(|| format!("cannot move {} to v{}", path.display(), v + 1))?;
-    let check = Manifest::parse(&new_text).context("the bumped manifest does not parse")?;
+    let check =
+        Manifest::parse_in(patches, &new_text).context("the bumped manifest does not parse")?;
     if check.series.version != v + 1 {
         bail!(
             "the bumped {} says version {}, not {}; nothing was changed",
@@ -142,7 +143,7 @@ pub fn run(patches: &Path, args: VersionArgs) -> Result<()> {
             v + 1
         );
     }
-    let sent = sent_ref(v);
+    let sent = sent_ref(patches, v);
     let kept = match repo.refname_to_id(&sent) {
         Ok(id) => id,
         Err(_) => {

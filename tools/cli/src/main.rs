@@ -13,11 +13,13 @@ mod cmd_trailers;
 mod cmd_version;
 mod identity;
 mod manifest;
+mod patch_ids;
 mod paths;
 mod progress;
 mod recipients;
 mod replies;
 mod sent_record;
+mod stack;
 
 use clap::{Parser, Subcommand};
 
@@ -29,6 +31,11 @@ struct Cli {
     /// The series directory (manifest and patches).
     #[arg(long, global = true, default_value_os_t = paths::default_series_dir())]
     patches: std::path::PathBuf,
+    /// The series to work on when the series directory holds several
+    /// (`patches/<name>/series.toml` beside `patches/base.toml`); default:
+    /// the one no other series requires.
+    #[arg(long, global = true, value_name = "NAME")]
+    series: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -51,7 +58,27 @@ enum Command {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    // `apply --series PATH` (a directory of patches or an mbox) predates
+    // the series names: a value that names no series but an existing path
+    // is that input.
+    if let (Command::Apply(a), Some(value)) = (&mut cli.command, &cli.series) {
+        if a.input.is_none() && !names_a_series(&cli.patches, value) {
+            let path = std::path::PathBuf::from(value);
+            if path.exists() {
+                a.input = Some(path);
+                cli.series = None;
+            }
+        }
+    }
+    let patches = match stack::selected_dir(&cli.patches, cli.series.as_deref()) {
+        Ok(dir) => dir,
+        Err(err) => {
+            eprintln!("series: error: {err:#}");
+            std::process::exit(1);
+        }
+    };
+    let cli = Cli { patches, ..cli };
     let result = match cli.command {
         Command::Base(a) => cmd_base::run(&cli.patches, a),
         Command::Apply(a) => cmd_apply::run(&cli.patches, a),
@@ -71,4 +98,8 @@ fn main() {
         eprintln!("series: error: {err:#}");
         std::process::exit(1);
     }
+}
+
+fn names_a_series(patches: &std::path::Path, value: &str) -> bool {
+    matches!(stack::Project::discover(patches), Ok(Some(p)) if p.member(value).is_some())
 }

@@ -5,6 +5,30 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 pub const MANIFEST_FILE: &str = "series.toml";
+/// The project's base when `patches/` holds several series, one
+/// directory each (`patches/<name>/series.toml`): `patches/base.toml`.
+pub const PROJECT_BASE_FILE: &str = "base.toml";
+
+/// The manifest as written: `[base]` is absent in a series of a
+/// several-series project, whose base is the project's.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ManifestFile {
+    series: SeriesInfo,
+    base: Option<BaseSpec>,
+    author: Identity,
+    #[serde(default)]
+    mail: Mail,
+    #[serde(default)]
+    changelog: Vec<ChangelogEntry>,
+}
+
+/// `patches/base.toml`: the one base of a several-series project.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProjectBaseFile {
+    base: BaseSpec,
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -32,6 +56,10 @@ pub struct SeriesInfo {
     /// the same commits export differently before and after `git gc`).
     #[serde(default)]
     pub abbrev: Abbrev,
+    /// The series that go first (their directories' names, beside this
+    /// one under `patches/`): applied, built and sent ahead of this one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requires: Vec<String>,
 }
 
 fn default_prefix() -> String {
@@ -120,12 +148,54 @@ impl Manifest {
         let path = dir.join(MANIFEST_FILE);
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read the manifest {}", path.display()))?;
-        Manifest::parse(&text).with_context(|| {
+        Manifest::parse_in(dir, &text)
+    }
+
+    /// Parses the text of `dir`'s manifest; a manifest without `[base]`
+    /// takes the project's (`../base.toml`, a several-series project).
+    pub fn parse_in(dir: &Path, text: &str) -> Result<Manifest> {
+        let path = dir.join(MANIFEST_FILE);
+        let invalid = || {
             format!(
                 "{} is not a valid manifest (see docs/manifest.md)",
                 path.display()
             )
-        })
+        };
+        let file: ManifestFile = toml::from_str(text).with_context(invalid)?;
+        let project_base = project_base_file(dir);
+        let base = match (file.base, project_base) {
+            (Some(base), None) => base,
+            (None, Some(base_path)) => load_project_base(&base_path)?,
+            (Some(_), Some(base_path)) => bail!(
+                "{} has a [base] table, but this project's base is {}: a project has one \
+                 base; remove [base] from the series manifest",
+                path.display(),
+                base_path.display()
+            ),
+            (None, None) => bail!(
+                "{} has no [base] and there is no {} beside its directory: give the base \
+                 in one of them (docs/manifest.md)",
+                path.display(),
+                PROJECT_BASE_FILE
+            ),
+        };
+        let m = Manifest {
+            series: file.series,
+            base,
+            author: file.author,
+            mail: file.mail,
+            changelog: file.changelog,
+        };
+        m.validate().with_context(invalid)?;
+        if !m.series.requires.is_empty() && dir.parent().and_then(project_base_file_in).is_none() {
+            bail!(
+                "{}: series.requires names other series, but they live beside it only in a \
+                 several-series project (patches/<name>/series.toml and patches/{})",
+                path.display(),
+                PROJECT_BASE_FILE
+            );
+        }
+        Ok(m)
     }
 
     /// Like [`Manifest::load`], but a missing file is `None` (a series received by mail).
@@ -137,6 +207,8 @@ impl Manifest {
         }
     }
 
+    /// Parses a manifest that carries its own `[base]`.
+    #[cfg(test)]
     pub fn parse(text: &str) -> Result<Manifest> {
         let m: Manifest = toml::from_str(text)?;
         m.validate()?;
@@ -150,15 +222,21 @@ impl Manifest {
         // Both go into mail headers and Message-IDs: nothing that could end
         // a header, a Message-ID or a subject tag.
         let name = &self.series.name;
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-        {
+        if !is_series_name(name) {
             bail!(
                 "series.name {name:?} may hold only letters, digits, '.', '_' and '-' \
                  (it goes into branch names and Message-IDs)"
             );
+        }
+        for r in &self.series.requires {
+            if !is_series_name(r) {
+                bail!(
+                    "series.requires: {r:?} is not a series name (letters, digits, '.', '_', '-')"
+                );
+            }
+            if r == name {
+                bail!("series.requires names the series itself ({r:?})");
+            }
         }
         let prefix = &self.series.subject_prefix;
         if prefix.is_empty()
@@ -225,6 +303,39 @@ impl Manifest {
             .as_ref()
             .map(|p| PathBuf::from(format!("/usr/src/{p}.tar.xz")))
     }
+}
+
+/// What a series name may hold: it names a directory, a ref and goes
+/// into Message-IDs.
+pub fn is_series_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+}
+
+/// `dir/../base.toml` when it exists: `dir` is a series of a
+/// several-series project.
+fn project_base_file(dir: &Path) -> Option<PathBuf> {
+    dir.parent().and_then(project_base_file_in)
+}
+
+fn project_base_file_in(project: &Path) -> Option<PathBuf> {
+    let path = project.join(PROJECT_BASE_FILE);
+    path.is_file().then_some(path)
+}
+
+fn load_project_base(path: &Path) -> Result<BaseSpec> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the project's base {}", path.display()))?;
+    let file: ProjectBaseFile = toml::from_str(&text).with_context(|| {
+        format!(
+            "{} is not a valid project base: it holds one [base] table (docs/manifest.md)",
+            path.display()
+        )
+    })?;
+    Ok(file.base)
 }
 
 /// A package name as Debian policy 5.6.1 defines it: at least two

@@ -15,8 +15,11 @@ use series_apply::lock::LockFile;
 use std::path::{Path, PathBuf};
 
 /// The ref naming the commits of version `v` in the kernel tree.
-pub fn sent_ref(version: u32) -> String {
-    format!("refs/series/sent/v{version}")
+pub fn sent_ref(patches: &Path, version: u32) -> String {
+    match crate::stack::member_name(patches) {
+        Some(name) => format!("refs/series/sent/{name}/v{version}"),
+        None => format!("refs/series/sent/v{version}"),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

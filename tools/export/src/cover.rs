@@ -56,6 +56,7 @@ pub fn parse(text: &[u8]) -> KeptCover {
     let end = shortlog_start(body).unwrap_or(body.len());
     let mut blurb: Vec<Vec<u8>> = body[..end].iter().map(|l| l.to_vec()).collect();
     strip_changelog(&mut blurb);
+    strip_prerequisites(&mut blurb);
     KeptCover {
         from_header: header("From:").map(with_nl).unwrap_or_default(),
         date_header: header("Date:").map(with_nl).unwrap_or_default(),
@@ -216,6 +217,49 @@ fn strip_changelog(blurb: &mut Vec<Vec<u8>>) {
     });
     if let Some(i) = start {
         blurb.truncate(i);
+    }
+    while blurb
+        .last()
+        .is_some_and(|l| l.iter().all(u8::is_ascii_whitespace))
+    {
+        blurb.pop();
+    }
+}
+
+/// The heading of the block that names the prerequisite series.
+const PREREQUISITES_HEADING: &[u8] = b"This series applies on top of:";
+
+/// A series the exported one requires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prerequisite {
+    pub name: String,
+    pub version: u32,
+    /// The lore link of its posting of this version, once sent.
+    pub link: Option<String>,
+}
+
+/// The block naming the prerequisite series, in the order they apply.
+pub fn prerequisite_lines(prerequisites: &[Prerequisite]) -> Vec<Vec<u8>> {
+    if prerequisites.is_empty() {
+        return Vec::new();
+    }
+    let mut out = vec![PREREQUISITES_HEADING.to_vec()];
+    for p in prerequisites {
+        let line = match &p.link {
+            Some(link) => format!("- {} v{}: {link}", p.name, p.version),
+            None => format!("- {} v{} (not posted yet)", p.name, p.version),
+        };
+        out.push(line.into_bytes());
+    }
+    out
+}
+
+/// Removes the block [`prerequisite_lines`] wrote (export writes it anew).
+fn strip_prerequisites(blurb: &mut Vec<Vec<u8>>) {
+    if let Some(i) = blurb.iter().rposition(|l| l == PREREQUISITES_HEADING) {
+        if blurb[i + 1..].iter().all(|l| l.starts_with(b"- ")) {
+            blurb.truncate(i);
+        }
     }
     while blurb
         .last()
@@ -431,6 +475,7 @@ MIME-Version: 1.0\n\nBlurb one.\n\nBlurb (2):\n  only one\n\nA U Thor (2):\n  x\
         blurb.push(vec![]);
         blurb.extend(lines);
         strip_changelog(&mut blurb);
+        strip_prerequisites(&mut blurb);
         assert_eq!(blurb, kept[..4].to_vec(), "only the changelog block goes");
     }
 

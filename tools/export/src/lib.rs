@@ -37,12 +37,13 @@
 mod abbrev;
 mod binary;
 mod changes;
-mod cover;
+pub mod cover;
 mod diffstat;
 mod funcname;
 mod mail_header;
 mod message;
 mod output;
+mod patch_id;
 mod patch_text;
 mod quote;
 mod range_diff;
@@ -72,8 +73,19 @@ const ZERO_FROM_LINE: &str =
 pub struct ExportOptions {
     /// The git work tree holding base..HEAD.
     pub tree: PathBuf,
-    /// The base revision; default: [`BASE_REF`].
+    /// The base revision; default: [`BASE_REF`]. The cover letter's
+    /// `base-commit:` names it.
     pub base: Option<String>,
+    /// Where the series starts when other series lie between the base and
+    /// it (their tip): the commits base..from are its prerequisites, one
+    /// `prerequisite-patch-id:` line each, as `git format-patch
+    /// --base=BASE FROM..HEAD` writes them. Default: the base.
+    pub from: Option<String>,
+    /// The last commit of the series; default: HEAD.
+    pub head: Option<String>,
+    /// The series this one requires, named in the cover letter's blurb
+    /// above the changelog with where each was posted.
+    pub prerequisites: Vec<cover::Prerequisite>,
     /// Series version: `[PATCH vN ...]` and `vN-` file names when > 1.
     pub version: u32,
     /// `PATCH`, `RFC PATCH`, ...
@@ -111,6 +123,9 @@ pub struct GeneratedFile {
 #[derive(Debug, Clone)]
 pub struct GeneratedSeries {
     pub base: Oid,
+    /// The commit the series starts on: the base, or the tip of its
+    /// prerequisites.
+    pub start: Oid,
     pub head: Oid,
     pub files: Vec<GeneratedFile>,
 }
@@ -132,6 +147,12 @@ pub fn resolve_base<'r>(repo: &'r Repository, base: Option<&str>) -> Result<Comm
                 )
             }),
     }
+}
+
+fn resolve_commit<'r>(repo: &'r Repository, rev: &str, what: &str) -> Result<Commit<'r>> {
+    repo.revparse_single(rev)
+        .and_then(|o| o.peel_to_commit())
+        .with_context(|| format!("{what} {rev:?} is not a commit of this tree"))
 }
 
 /// The commits base..HEAD, oldest first; refuses merges.
@@ -292,15 +313,26 @@ fn find_cover(dir: &Path, name: &str) -> Option<PathBuf> {
         .map(|n| dir.join(n))
 }
 
+/// The ends of the series: the base its cover letter names, the commit
+/// it starts on (the base, or the tip of its prerequisites) and its last
+/// commit.
+struct SeriesEnds<'r> {
+    base: Commit<'r>,
+    start: Commit<'r>,
+    head: Commit<'r>,
+}
+
+#[allow(clippy::too_many_arguments)]
 fn cover_mail(
     repo: &Repository,
     renderer: &mut patch_text::Renderer,
     opts: &ExportOptions,
-    base: &Commit,
-    head: &Commit,
+    ends: &SeriesEnds,
     commits: &[Commit],
+    prerequisites: &[String],
     name: &str,
 ) -> Result<Vec<u8>> {
+    let (base, start, head) = (&ends.base, &ends.start, &ends.head);
     let kept = match opts.cover_from.as_deref().and_then(|d| find_cover(d, name)) {
         Some(path) => {
             Some(cover::parse(&std::fs::read(&path).with_context(|| {
@@ -332,6 +364,11 @@ fn cover_mail(
     let tag = subject_tag(&full_prefix(opts), 0, commits.len());
     out.extend(mail_header::subject_header(&tag, &subject));
     let mut blurb = cover::blurb_lines(kept.as_ref());
+    let notes = cover::prerequisite_lines(&opts.prerequisites);
+    if !notes.is_empty() {
+        blurb.push(Vec::new());
+        blurb.extend(notes);
+    }
     let changelog = cover::changelog_lines(&opts.changelog);
     if !changelog.is_empty() {
         blurb.push(Vec::new());
@@ -363,7 +400,7 @@ fn cover_mail(
         entries.push((utf8.author_name, message::shortlog_subject(&utf8.message)));
     }
     out.extend(cover::shortlog(&entries));
-    let changes = render_changes(repo, renderer, None, &base.tree()?, &head.tree()?)?;
+    let changes = render_changes(repo, renderer, None, &start.tree()?, &head.tree()?)?;
     out.extend(changes.stat);
     out.push(b'\n');
     if let Some(prev) = &opts.range_diff {
@@ -375,12 +412,15 @@ fn cover_mail(
         out.extend(range_diff::render(
             &opts.tree,
             &prev.range,
-            base.id(),
+            start.id(),
             head.id(),
             opts.abbrev,
         )?);
     }
     out.extend(format!("\nbase-commit: {}\n", base.id()).bytes());
+    for id in prerequisites {
+        out.extend(format!("prerequisite-patch-id: {id}\n").bytes());
+    }
     out.extend(format!("-- \n{SIGNATURE}\n\n").bytes());
     Ok(out)
 }
@@ -395,13 +435,39 @@ pub fn generate(opts: &ExportOptions) -> Result<GeneratedSeries> {
     // empty in-memory index spares loading the index of a big tree.
     repo.set_index(&mut git2::Index::new()?)?;
     let base = resolve_base(&repo, opts.base.as_deref())?;
-    let head = repo
-        .head()
-        .and_then(|h| h.peel_to_commit())
-        .with_context(|| format!("{} has no HEAD commit", opts.tree.display()))?;
-    let commits = series_commits(&repo, &base, &head)?;
+    let head = match opts.head.as_deref() {
+        Some(rev) => resolve_commit(&repo, rev, "the series' last commit")?,
+        None => repo
+            .head()
+            .and_then(|h| h.peel_to_commit())
+            .with_context(|| format!("{} has no HEAD commit", opts.tree.display()))?,
+    };
+    let start = match opts.from.as_deref() {
+        Some(rev) => resolve_commit(&repo, rev, "the tip of the prerequisites")?,
+        None => base.clone(),
+    };
+    if start.id() != base.id() && !repo.graph_descendant_of(start.id(), base.id())? {
+        bail!(
+            "the prerequisites' tip {} does not descend from the base {}: \
+             the prerequisite series must lie between the base and the series",
+            start.id(),
+            base.id()
+        );
+    }
+    let commits = series_commits(&repo, &start, &head)?;
     let mut abbrev = abbrev::Abbreviator::new(&repo, opts.abbrev);
     let mut renderer = patch_text::Renderer::new(&repo)?;
+    let prerequisites = if start.id() == base.id() {
+        Vec::new()
+    } else {
+        series_commits(&repo, &base, &start)?;
+        patch_id::prerequisite_ids(&opts.tree, base.id(), start.id(), commits[0].id())?
+    };
+    let ends = SeriesEnds {
+        base: base.clone(),
+        start,
+        head: head.clone(),
+    };
     let prefix = full_prefix(opts);
     let total = commits.len();
 
@@ -411,9 +477,9 @@ pub fn generate(opts: &ExportOptions) -> Result<GeneratedSeries> {
             &repo,
             &mut renderer,
             opts,
-            &base,
-            &head,
+            &ends,
             &commits,
+            &prerequisites,
             &cover_name,
         )?,
         name: cover_name,
@@ -434,6 +500,7 @@ pub fn generate(opts: &ExportOptions) -> Result<GeneratedSeries> {
     }
     Ok(GeneratedSeries {
         base: base.id(),
+        start: ends.start.id(),
         head: head.id(),
         files,
     })
