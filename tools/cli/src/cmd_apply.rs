@@ -101,7 +101,9 @@ pub fn run(patches: &Path, args: ApplyArgs) -> Result<()> {
         expected_kernel_version: manifest.map(|m| m.base.kernel_version),
         force_base: args.force_base,
     };
-    if chain.len() > 1 {
+    // In a several-series project every apply records where each series
+    // ends (refs/series/applied/<name>), which export reads.
+    if chain.len() > 1 || (!chain.is_empty() && crate::stack::member_name(patches).is_some()) {
         return apply_chain(&repo, &tree, &chain, &opts);
     }
     let series = read_series(&series_path)?;
