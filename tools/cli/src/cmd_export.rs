@@ -1,12 +1,13 @@
 //! `series export`: regenerate `patches/` from base..HEAD of a tree.
 
-use crate::manifest::Manifest;
+use crate::manifest::{CoverLetterPolicy, Manifest};
 use crate::paths;
 use crate::sent_record::{sent_ref, SentRecord};
 use crate::stack::{applied_ref, Project};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use series_export::cover::Prerequisite;
+use series_export::CoverLetter;
 use series_export::{ExportOptions, PreviousVersion, VersionNotes, BASE_REF};
 use std::path::{Path, PathBuf};
 
@@ -72,7 +73,7 @@ pub fn run(patches: &Path, args: ExportArgs) -> Result<()> {
                     "{} is what {} holds ({} patches on {base_name})",
                     out_dir.display(),
                     tree.display(),
-                    series.files.len() - 1
+                    series.patch_count()
                 );
                 Ok(())
             }
@@ -85,7 +86,7 @@ pub fn run(patches: &Path, args: ExportArgs) -> Result<()> {
     let report = series_export::write(&out_dir, &series.files)?;
     println!(
         "exported {} patches of {} ({base_name} {}..HEAD {}) into {}: {} written, {} unchanged, {} removed",
-        series.files.len() - 1,
+        series.patch_count(),
         tree.display(),
         short(series.base),
         short(series.head),
@@ -164,6 +165,10 @@ pub fn export_options(
         from: range.from,
         head: range.head,
         prerequisites: range.prerequisites,
+        cover_letter: match manifest.series.cover_letter {
+            CoverLetterPolicy::Always => CoverLetter::Always,
+            CoverLetterPolicy::Auto => CoverLetter::Auto,
+        },
         version: manifest.reroll().unwrap_or(1),
         subject_prefix: manifest.series.subject_prefix.clone(),
         cover_from: Some(out_dir.to_path_buf()),

@@ -56,6 +56,10 @@ pub struct SeriesInfo {
     /// the same commits export differently before and after `git gc`).
     #[serde(default)]
     pub abbrev: Abbrev,
+    /// "always" (the default) writes a cover letter; "auto" only when the
+    /// series has more than one patch, as git's format.coverLetter=auto.
+    #[serde(default)]
+    pub cover_letter: CoverLetterPolicy,
     /// The series that go first (their directories' names, beside this
     /// one under `patches/`): applied, built and sent ahead of this one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -64,6 +68,15 @@ pub struct SeriesInfo {
 
 fn default_prefix() -> String {
     "PATCH".to_string()
+}
+
+/// `series.cover_letter`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CoverLetterPolicy {
+    #[default]
+    Always,
+    Auto,
 }
 
 /// `series.abbrev`: a fixed length or git's automatic one.

@@ -86,6 +86,8 @@ pub struct ExportOptions {
     /// The series this one requires, named in the cover letter's blurb
     /// above the changelog with where each was posted.
     pub prerequisites: Vec<cover::Prerequisite>,
+    /// When a cover letter is written.
+    pub cover_letter: CoverLetter,
     /// Series version: `[PATCH vN ...]` and `vN-` file names when > 1.
     pub version: u32,
     /// `PATCH`, `RFC PATCH`, ...
@@ -102,6 +104,17 @@ pub struct ExportOptions {
     /// follows the repository (`core.abbrev`, else git's automatic length,
     /// which depends on how many objects are packed).
     pub abbrev: Option<usize>,
+}
+
+/// When the series gets a cover letter.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CoverLetter {
+    /// Always (`git format-patch --cover-letter`).
+    #[default]
+    Always,
+    /// Only for more than one patch, as git's `format.coverLetter=auto`;
+    /// a lone patch then carries the `base-commit:` lines itself.
+    Auto,
 }
 
 /// The version before this one, as `git format-patch --range-diff=RANGE`
@@ -128,6 +141,16 @@ pub struct GeneratedSeries {
     pub start: Oid,
     pub head: Oid,
     pub files: Vec<GeneratedFile>,
+}
+
+impl GeneratedSeries {
+    /// How many patches, the cover letter not counted.
+    pub fn patch_count(&self) -> usize {
+        self.files
+            .iter()
+            .filter(|f| !f.name.ends_with("0000-cover-letter.patch"))
+            .count()
+    }
 }
 
 /// Resolves the base commit: `base` if given, else [`BASE_REF`].
@@ -255,6 +278,7 @@ fn patch_mail(
     abbrev: &mut abbrev::Abbreviator,
     commit: &Commit,
     tag: &str,
+    bases: Option<&[u8]>,
 ) -> Result<Vec<u8>> {
     let parent = commit
         .parent(0)
@@ -295,8 +319,22 @@ fn patch_mail(
     out.extend(changes.stat);
     out.push(b'\n');
     out.extend(changes.diffs);
+    if let Some(bases) = bases {
+        out.extend_from_slice(bases);
+    }
     out.extend(format!("-- \n{SIGNATURE}\n\n").bytes());
     Ok(out)
+}
+
+/// The `base-commit:` and `prerequisite-patch-id:` lines, as git prints
+/// them after the cover letter's diffstat, or after the first patch's
+/// diff when there is no cover letter.
+fn bases_block(base: Oid, prerequisites: &[String]) -> Vec<u8> {
+    let mut out = format!("\nbase-commit: {base}\n").into_bytes();
+    for id in prerequisites {
+        out.extend(format!("prerequisite-patch-id: {id}\n").bytes());
+    }
+    out
 }
 
 /// The current cover letter in `dir`, if any: the one of this version's
@@ -417,10 +455,7 @@ fn cover_mail(
             opts.abbrev,
         )?);
     }
-    out.extend(format!("\nbase-commit: {}\n", base.id()).bytes());
-    for id in prerequisites {
-        out.extend(format!("prerequisite-patch-id: {id}\n").bytes());
-    }
+    out.extend(bases_block(base.id(), prerequisites));
     out.extend(format!("-- \n{SIGNATURE}\n\n").bytes());
     Ok(out)
 }
@@ -471,19 +506,24 @@ pub fn generate(opts: &ExportOptions) -> Result<GeneratedSeries> {
     let prefix = full_prefix(opts);
     let total = commits.len();
 
-    let cover_name = message::patch_file_name(reroll(opts), 0, "cover-letter");
-    let mut files = vec![GeneratedFile {
-        contents: cover_mail(
-            &repo,
-            &mut renderer,
-            opts,
-            &ends,
-            &commits,
-            &prerequisites,
-            &cover_name,
-        )?,
-        name: cover_name,
-    }];
+    let with_cover = opts.cover_letter == CoverLetter::Always || total > 1;
+    let mut files = Vec::with_capacity(total + 1);
+    if with_cover {
+        let cover_name = message::patch_file_name(reroll(opts), 0, "cover-letter");
+        files.push(GeneratedFile {
+            contents: cover_mail(
+                &repo,
+                &mut renderer,
+                opts,
+                &ends,
+                &commits,
+                &prerequisites,
+                &cover_name,
+            )?,
+            name: cover_name,
+        });
+    }
+    let bases = (!with_cover).then(|| bases_block(base.id(), &prerequisites));
     for (i, commit) in commits.iter().enumerate() {
         let nr = i + 1;
         let slug = message::sanitized_subject(message::first_line(commit.message_raw_bytes()));
@@ -494,7 +534,13 @@ pub fn generate(opts: &ExportOptions) -> Result<GeneratedSeries> {
                 &mut renderer,
                 &mut abbrev,
                 commit,
-                &subject_tag(&prefix, nr, total),
+                &if with_cover {
+                    subject_tag(&prefix, nr, total)
+                } else {
+                    // git numbers a lone patch only with a cover letter.
+                    format!("[{prefix}] ")
+                },
+                bases.as_deref().filter(|_| nr == 1),
             )?,
         });
     }

@@ -125,3 +125,52 @@ fn prerequisites_off_the_base_are_refused() {
     let err = format!("{:#}", series_export::generate(&opts).unwrap_err());
     assert!(err.contains("does not descend from the base"), "{err}");
 }
+
+#[test]
+fn a_lone_patch_without_a_cover_letter_carries_the_base_lines_as_git_writes_them() {
+    let r = stacked_repo();
+    // One patch on top of the prerequisites.
+    r.git(&["reset", "-q", "--hard", "HEAD~1"]);
+    let out = r.scratch("export-lone");
+    let mut opts = r.options(1, "PATCH", None);
+    opts.from = Some(PREREQ_TIP.to_string());
+    opts.cover_letter = series_export::CoverLetter::Auto;
+    let series = series_export::generate(&opts).expect("export");
+    assert_eq!(series.files.len(), 1, "no cover letter for one patch");
+    assert_eq!(series.patch_count(), 1);
+    series_export::write(&out, &series.files).expect("write");
+    for git in gits() {
+        let dir = r.scratch(&format!(
+            "git-lone-{}",
+            git.display().to_string().replace('/', "_")
+        ));
+        let d = dir.display().to_string();
+        let range = format!("{PREREQ_TIP}..HEAD");
+        r.git_with(
+            &git,
+            &[
+                "-c",
+                "diff.algorithm=myers",
+                "format-patch",
+                "-q",
+                "--zero-commit",
+                "--signature=series",
+                "--subject-prefix=PATCH",
+                "--base=refs/series/base",
+                "--no-thread",
+                "-o",
+                &d,
+                &range,
+            ],
+            &[],
+        );
+        assert_same_dirs(&dir, &out);
+    }
+    // Auto still writes a cover letter for two patches.
+    let r = stacked_repo();
+    let mut opts = r.options(1, "PATCH", None);
+    opts.cover_letter = series_export::CoverLetter::Auto;
+    opts.from = Some(PREREQ_TIP.to_string());
+    let series = series_export::generate(&opts).expect("export");
+    assert_eq!(series.files.len(), 3);
+}
