@@ -188,6 +188,14 @@ struct StackRange {
     prerequisites: Vec<Prerequisite>,
 }
 
+/// Where the series lies in `tree` when it stands on other series: the
+/// ref its range starts after and the ref of its last commit (None: the
+/// base, and HEAD).
+pub fn stack_bounds(patches: &Path, tree: &Path) -> Result<(Option<String>, Option<String>)> {
+    let range = stack_range(patches, tree)?;
+    Ok((range.from, range.head))
+}
+
 fn stack_range(patches: &Path, tree: &Path) -> Result<StackRange> {
     let Some(project) = Project::of_series_dir(patches)? else {
         return Ok(StackRange {

@@ -166,8 +166,24 @@ pub fn run(patches: &Path, args: TrailersArgs) -> Result<()> {
             );
         }
     }
-    let base = series_export::resolve_base(&repo, None)?;
+    // Only the series' own commits are rewritten: in a tree holding the
+    // series it requires below it, its range starts after them.
+    let (from, tip) = crate::cmd_export::stack_bounds(patches, &tree)?;
     let head = repo.head()?.peel_to_commit()?;
+    if let Some(tip) = &tip {
+        if repo.refname_to_id(tip)? != head.id() {
+            bail!(
+                "other series lie on top of this one in {} ({tip} is not HEAD): add its \
+                 trailers in a tree that holds only it and what it requires \
+                 (`tools/series --series NAME apply --tree DIR` on a fresh base); nothing was changed",
+                tree.display()
+            );
+        }
+    }
+    let base = match &from {
+        Some(r) => repo.find_reference(r)?.peel_to_commit()?,
+        None => series_export::resolve_base(&repo, None)?,
+    };
     let by_patch_id = commit_patch_ids(&tree, base.id(), head.id())?;
 
     // Recorded mails: Message-ID → what the mail was. The cover letter is

@@ -379,3 +379,49 @@ fn list_shows_the_stack_and_bad_names_are_refused() {
     let err = s.err(&["list"]);
     assert!(err.contains("cycle"), "{err}");
 }
+
+#[test]
+fn trailers_touch_only_the_selected_series_commits() {
+    let s = Stack::new();
+    let tree = s.fresh_tree("t4");
+    let t = tree.display().to_string();
+    s.ok(&["apply", "--tree", &t]);
+    let head = s.git(&tree, &["rev-parse", "HEAD"]);
+    // A review of fix-a's patch, with the patch quoted in the input.
+    let patch_file = std::fs::read_dir(s.patches.join("fix-a"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "patch"))
+        .unwrap();
+    let patch = std::fs::read_to_string(patch_file).unwrap();
+    let (first, rest) = patch.split_once('\n').unwrap();
+    let mbox = format!(
+        "{first}\nMessage-ID: <fix-a-1@example.org>\n{rest}\n\
+         From reviewer Mon Sep 17 00:00:00 2001\n\
+         From: R Eviewer <r@example.org>\n\
+         Subject: Re: [PATCH] cdx: Return errors\n\
+         Message-ID: <review-1@example.org>\n\
+         In-Reply-To: <fix-a-1@example.org>\n\
+         References: <fix-a-1@example.org>\n\n\
+         Looks right.\n\nReviewed-by: R Eviewer <r@example.org>\n"
+    );
+    let mbox_path = s.root.join("review.mbox");
+    std::fs::write(&mbox_path, mbox).unwrap();
+    let m = mbox_path.display().to_string();
+    // The feature's trailers never rewrite fix-a's commit below it.
+    let out = s.series(&["trailers", "--from", &m, "--tree", &t]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(s.git(&tree, &["rev-parse", "HEAD"]), head, "{text}");
+    assert!(
+        !s.git(&tree, &["log", "--format=%B", "refs/series/base..HEAD"])
+            .contains("Reviewed-by: R Eviewer"),
+        "{text}"
+    );
+    // fix-a's own trailers are added in a tree that holds only fix-a.
+    let err = s.err(&["--series", "fix-a", "trailers", "--from", &m, "--tree", &t]);
+    assert!(err.contains("other series lie on top of this one"), "{err}");
+}
