@@ -425,3 +425,36 @@ fn trailers_touch_only_the_selected_series_commits() {
     let err = s.err(&["--series", "fix-a", "trailers", "--from", &m, "--tree", &t]);
     assert!(err.contains("other series lie on top of this one"), "{err}");
 }
+
+#[test]
+fn the_feature_cover_letter_links_a_prerequisite_once_it_was_sent() {
+    let s = Stack::new();
+    let tree = s.fresh_tree("t5");
+    let t = tree.display().to_string();
+    s.ok(&["apply", "--tree", &t]);
+    let sent = s.patches.join("fix-b/sent");
+    std::fs::create_dir_all(&sent).unwrap();
+    std::fs::write(
+        sent.join("v1.toml"),
+        "version = 1\ndate = \"2026-12-05T07:00:00Z\"\nbase = \"0\"\nhead = \"0\"\n\
+         sender = \"A U Thor <author@example.org>\"\ncomplete = true\n\n\
+         [[mails]]\nfile = \"0000-cover-letter.patch\"\nsubject = \"[PATCH 0/2] x\"\n\
+         message_id = \"<20261205.fix-b-v1-0@example.org>\"\nsent = true\nin_flight = false\n",
+    )
+    .unwrap();
+    let o = s.root.join("exported5").display().to_string();
+    s.ok(&["export", "--tree", &t, "--output", &o]);
+    let cover = std::fs::read_to_string(s.root.join("exported5/0000-cover-letter.patch")).unwrap();
+    assert!(
+        cover.contains(
+            "- fix-a v1 (not posted yet)\n\
+             - fix-b v1: https://lore.kernel.org/r/20261205.fix-b-v1-0@example.org\n"
+        ),
+        "{cover}"
+    );
+    let listing = s.ok(&["list"]);
+    assert!(
+        listing.contains("fix-b v1: 2 patches, v1 sent"),
+        "{listing}"
+    );
+}
