@@ -122,6 +122,28 @@ pub fn sender(from: Option<String>, tree: &Path) -> Result<String> {
     }
 }
 
+/// Refuses to send as the manifest's stand-in author (`author.stand_in`):
+/// no mail may leave under a placeholder identity.
+fn refuse_stand_in(manifest: &Manifest, sender: &str) -> Result<()> {
+    if !manifest.author.stand_in {
+        return Ok(());
+    }
+    let author = crate::identity::Identity::author_of(manifest);
+    let same_address = crate::identity::Identity::parse(sender)
+        .map(|s| s.email.eq_ignore_ascii_case(&author.email))
+        .unwrap_or(false);
+    if same_address {
+        bail!(
+            "the sender would be {}, the manifest's stand-in author (author.stand_in = true): \
+             send as yourself with --from \"Your Name <you@example.org>\" (or git config \
+             sendemail.from); your identity replaces the stand-in in From: and Signed-off-by:. \
+             Nothing was sent or recorded",
+            author.trailer_form()
+        );
+    }
+    Ok(())
+}
+
 /// The mail with the series author replaced by the sender in From: and
 /// in the author's own Signed-off-by: line; other trailers stay. The From:
 /// header is recognised by the person it decodes to (a quoted or RFC 2047
@@ -384,6 +406,7 @@ pub fn run(patches: &Path, args: SendArgs) -> Result<()> {
         );
     }
     let sender = sender(args.from.clone(), &tree)?;
+    refuse_stand_in(&manifest, &sender)?;
     let (start, head) = ensure_exported(&manifest, patches, &tree)?;
     let planned = plan(patches, &tree, &manifest, &sender)?;
 

@@ -138,6 +138,11 @@ pub struct BaseSpec {
 pub struct Identity {
     pub name: String,
     pub email: String,
+    /// The author is a stand-in for whoever sends: `send` refuses to mail
+    /// the patches as this identity (the sender's replaces it in From:
+    /// and Signed-off-by:).
+    #[serde(default)]
+    pub stand_in: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
