@@ -31,6 +31,11 @@ struct Listing {
     version: u32,
     base: String,
     kernel_version: String,
+    /// `Name <email>` of the patches' author (a stand-in when `author_stand_in`).
+    author: String,
+    author_name: String,
+    author_email: String,
+    author_stand_in: bool,
     cover_subject: Option<String>,
     patches: Vec<PatchEntry>,
 }
@@ -117,6 +122,10 @@ pub fn run(patches: &Path, args: ListArgs) -> Result<()> {
         version: manifest.series.version,
         base: describe_base(&manifest),
         kernel_version: manifest.base.kernel_version.clone(),
+        author: format!("{} <{}>", manifest.author.name, manifest.author.email),
+        author_name: manifest.author.name.clone(),
+        author_email: manifest.author.email.clone(),
+        author_stand_in: manifest.author.stand_in,
         cover_subject: series.cover.as_ref().map(|c| c.subject.clone()),
         patches: series
             .patches

@@ -58,6 +58,13 @@ enum Command {
 }
 
 fn main() {
+    // Like git: output cut off by a closed pipe (`series list | head`)
+    // ends the process quietly instead of a panic on the next print.
+    // SAFETY: restoring the default disposition of one signal at start-up,
+    // before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let mut cli = Cli::parse();
     // `apply --series PATH` (a directory of patches or an mbox) predates
     // the series names: a value that names no series but an existing path
